@@ -1,0 +1,311 @@
+//! `/v1/generations`: create (optionally waiting), get, list.
+
+use std::time::Duration;
+
+use chrono::{DateTime, TimeZone, Utc};
+use poem_openapi::param::{Header, Path, Query};
+use poem_openapi::payload::Json;
+use poem_openapi::{ApiResponse, Object, OpenApi};
+use serde::Deserialize;
+
+use super::body::JsonBody;
+use super::images::Image;
+use super::problem::ApiError;
+use super::{Tag, app};
+use crate::service::App;
+use crate::service::generations::{GenerationView, NewGeneration, is_final};
+
+/// Generation operations.
+pub struct GenerationsApi {
+    pub(crate) app: Option<App>,
+}
+
+/// Body of `POST /v1/generations`. Give the size in at most one of three forms:
+/// `aspect_ratio`, `size`, or `width` + `height` (default: 1:1 at about one megapixel).
+#[derive(Debug, Clone, Object, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateGenerationRequest {
+    /// What to draw, 1–4000 characters.
+    pub prompt: String,
+    /// What to avoid, ≤ 2000 characters (merged into the prompt for providers without native support).
+    pub negative_prompt: Option<String>,
+    /// `provider/model` from `GET /v1/models`; default from the server's config (`local/procedural`).
+    pub model: Option<String>,
+    /// Exact ratio `"W:H"`, 1 ≤ W, H ≤ 64, e.g. `"16:9"` or `"2:7"`. About one megapixel. A model with
+    /// fixed native sizes draws at the nearest native ratio and the server crops centrally to this one.
+    pub aspect_ratio: Option<String>,
+    /// A preset (`square_hd` 1024², `square` 512², `portrait_4_3` 768×1024, `portrait_16_9` 576×1024,
+    /// `landscape_4_3` 1024×768, `landscape_16_9` 1024×576) or `"WxH"`.
+    pub size: Option<String>,
+    /// Width in pixels, 64–4096 (with `height`).
+    pub width: Option<i64>,
+    /// Height in pixels, 64–4096 (with `width`).
+    pub height: Option<i64>,
+    /// Images to make, 1–4 (at most the model's `max_n`). Default 1.
+    pub n: Option<i64>,
+    /// 0–4294967295. Image *i* uses `seed + i`. Same seed and request → same image on deterministic
+    /// models. Random when absent; always echoed.
+    pub seed: Option<i64>,
+    /// Sampling steps, 1–100, for models that support them.
+    pub steps: Option<i64>,
+    /// Classifier-free guidance, 0–20, for models that support it.
+    pub guidance_scale: Option<f64>,
+    /// `draft`, `standard` or `high`; mapped by the provider.
+    pub quality: Option<String>,
+    /// Stored format: `png` (default), `jpeg` or `webp`.
+    pub output_format: Option<String>,
+    /// Your own JSON object (≤ 64 keys, 16 KiB), stored and echoed.
+    pub metadata: Option<serde_json::Value>,
+}
+
+/// Why a generation failed.
+#[derive(Debug, Clone, Object)]
+pub struct GenerationError {
+    /// Stable code: `provider_error`, `plugin_error`, `internal_error`, …
+    pub code: String,
+    /// What happened.
+    pub message: String,
+}
+
+/// A generation: the request echoed, its job state, and its images once it succeeded.
+#[derive(Debug, Clone, Object)]
+pub struct Generation {
+    /// `gen_…`, time-sortable.
+    pub id: String,
+    /// `queued`, `running`, `retrying`, `succeeded`, `failed` or `canceled`.
+    pub status: String,
+    /// 0–100.
+    pub progress: f64,
+    /// Current pipeline stage (`queued`, `generating`, `rendering`, `storing`, …).
+    pub stage: Option<String>,
+    /// Jobs ahead of this one while queued (0 = next).
+    pub queue_position: Option<i64>,
+    /// The prompt.
+    pub prompt: String,
+    /// The negative prompt.
+    pub negative_prompt: Option<String>,
+    /// `provider/model`.
+    pub model: String,
+    /// Exact ratio of the images, reduced (`"16:9"`).
+    pub aspect_ratio: String,
+    /// Width of each image in pixels.
+    pub width: u32,
+    /// Height of each image in pixels.
+    pub height: u32,
+    /// Images requested.
+    pub n: u32,
+    /// Seed of the first image.
+    pub seed: u32,
+    /// Steps, when given.
+    pub steps: Option<u32>,
+    /// Guidance scale, when given.
+    pub guidance_scale: Option<f32>,
+    /// Quality, when given.
+    pub quality: Option<String>,
+    /// Stored format.
+    pub output_format: String,
+    /// The images, in order (empty until `succeeded`).
+    pub images: Vec<Image>,
+    /// Set when `failed`.
+    pub error: Option<GenerationError>,
+    /// Times a worker took the job up (more than 1 after a crash recovery).
+    pub attempts: i64,
+    /// Milliseconds per pipeline stage once finished (`provider_ms`, `process_ms`, `store_ms`, `total_ms`).
+    pub timings: Option<serde_json::Value>,
+    /// Your metadata.
+    pub metadata: serde_json::Value,
+    /// When it was created.
+    pub created_at: DateTime<Utc>,
+    /// When a worker first took it up.
+    pub started_at: Option<DateTime<Utc>>,
+    /// When it reached its final state.
+    pub completed_at: Option<DateTime<Utc>>,
+}
+
+/// A page of generations.
+#[derive(Debug, Clone, Object)]
+pub struct GenerationList {
+    /// Newest first.
+    pub items: Vec<Generation>,
+    /// Pass as `cursor` for the next page; null on the last page.
+    pub next_cursor: Option<String>,
+}
+
+pub(crate) fn ts(ms: i64) -> DateTime<Utc> {
+    Utc.timestamp_millis_opt(ms).single().unwrap_or_default()
+}
+
+impl From<GenerationView> for Generation {
+    fn from(v: GenerationView) -> Self {
+        let s = v.spec;
+        let r = v.row;
+        Generation {
+            error: r.error_code.map(|code| GenerationError { code, message: r.error_message.unwrap_or_default() }),
+            images: v.images.into_iter().map(Image::from).collect(),
+            id: r.id,
+            status: r.status,
+            progress: r.progress,
+            stage: r.stage,
+            queue_position: v.queue_position,
+            prompt: s.prompt,
+            negative_prompt: s.negative_prompt,
+            model: s.model,
+            aspect_ratio: s.aspect_ratio,
+            width: s.width,
+            height: s.height,
+            n: s.n,
+            seed: s.seed,
+            steps: s.steps,
+            guidance_scale: s.guidance_scale,
+            quality: s.quality,
+            output_format: s.output_format,
+            attempts: r.attempts,
+            timings: r.timings_json.and_then(|t| serde_json::from_str(&t).ok()),
+            metadata: v.metadata,
+            created_at: ts(r.created_at),
+            started_at: r.started_at.map(ts),
+            completed_at: r.completed_at.map(ts),
+        }
+    }
+}
+
+/// Answers of `POST /v1/generations`.
+#[derive(ApiResponse)]
+pub enum CreateGenerationResponse {
+    /// Finished within the `Prefer: wait=N` time (succeeded or failed: check `status`).
+    #[oai(status = 200)]
+    Finished(Json<Generation>, #[oai(header = "Preference-Applied")] String),
+    /// Accepted and queued (or still running when the wait ran out): poll `Location`.
+    #[oai(status = 202)]
+    Accepted(Json<Generation>, #[oai(header = "Location")] String),
+}
+
+/// Seconds asked for by `Prefer: wait=N` (RFC 7240), if any.
+fn prefer_wait(prefer: Option<&str>) -> Option<u64> {
+    prefer?
+        .split([',', ';'])
+        .filter_map(|p| p.trim().split_once('='))
+        .find(|(k, _)| k.trim().eq_ignore_ascii_case("wait"))
+        .and_then(|(_, v)| v.trim().trim_matches('"').parse().ok())
+}
+
+#[OpenApi(tag = "Tag::Generations")]
+impl GenerationsApi {
+    /// Create a generation (text-to-image).
+    ///
+    /// Validates the request against the model (`GET /v1/models`), queues a job and answers
+    /// 202 with the generation (`status: queued`) and its `Location`. With `Prefer: wait=N`
+    /// (N ≤ 60) the server waits up to N seconds and answers 200 with the finished generation
+    /// (`succeeded` with `images`, or `failed` with `error`), or 202 when it is still running.
+    ///
+    /// Errors: 422 `validation_error` naming each invalid field (`errors[].field`), 400 for a body
+    /// that is not JSON, 413 for a body over the limit, 415 for a non-JSON content type.
+    #[oai(path = "/v1/generations", method = "post", operation_id = "create_generation")]
+    async fn create(
+        &self,
+        body: JsonBody<CreateGenerationRequest>,
+        /// `wait=N`: wait up to N seconds (max 60) for the result.
+        #[oai(name = "Prefer")]
+        prefer: Header<Option<String>>,
+    ) -> Result<CreateGenerationResponse, ApiError> {
+        let app = app(&self.app);
+        let b = body.0;
+        let input = NewGeneration {
+            prompt: Some(b.prompt),
+            negative_prompt: b.negative_prompt,
+            model: b.model,
+            aspect_ratio: b.aspect_ratio,
+            size: b.size,
+            width: b.width,
+            height: b.height,
+            n: b.n,
+            seed: b.seed,
+            steps: b.steps,
+            guidance_scale: b.guidance_scale,
+            quality: b.quality,
+            output_format: b.output_format,
+            metadata: b.metadata,
+        };
+        let mut view = app.create_generation(input).await?;
+        if let Some(wait) = prefer_wait(prefer.0.as_deref()) {
+            let wait = wait.min(app.config.limits.max_wait_seconds);
+            view = app.wait_for_generation(&view.row.id, Duration::from_secs(wait)).await?;
+            if view.is_finished() {
+                return Ok(CreateGenerationResponse::Finished(Json(view.into()), format!("wait={wait}")));
+            }
+        }
+        let location = format!("/v1/generations/{}", view.row.id);
+        Ok(CreateGenerationResponse::Accepted(Json(view.into()), location))
+    }
+
+    /// Get a generation.
+    ///
+    /// Poll this until `status` is `succeeded`, `failed` or `canceled`. 404 `not_found` for an unknown id.
+    #[oai(path = "/v1/generations/:id", method = "get", operation_id = "get_generation")]
+    async fn get(&self, id: Path<String>) -> Result<Json<Generation>, ApiError> {
+        Ok(Json(app(&self.app).get_generation(&id).await?.into()))
+    }
+
+    /// List generations, newest first.
+    ///
+    /// `status` filters (`queued`, `running`, `retrying`, `succeeded`, `failed`, `canceled`);
+    /// `limit` 1–100 (default 20); pass `next_cursor` back as `cursor` for the next page.
+    /// Pages are stable under concurrent inserts.
+    #[oai(path = "/v1/generations", method = "get", operation_id = "list_generations")]
+    async fn list(
+        &self,
+        status: Query<Option<String>>,
+        #[oai(default = "default_limit")] limit: Query<u32>,
+        cursor: Query<Option<String>>,
+    ) -> Result<Json<GenerationList>, ApiError> {
+        let (views, next) = app(&self.app).list_generations(status.0, cursor.0, limit.0).await?;
+        Ok(Json(GenerationList { items: views.into_iter().map(Generation::from).collect(), next_cursor: next }))
+    }
+}
+
+fn default_limit() -> u32 {
+    20
+}
+
+impl App {
+    /// Wait until the generation is final or `timeout` passes; returns its latest view.
+    pub async fn wait_for_generation(
+        &self,
+        id: &str,
+        timeout: Duration,
+    ) -> crate::error::AppResult<GenerationView> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        let mut events = self.events.subscribe();
+        loop {
+            let view = self.get_generation(id).await?;
+            if is_final(&view.row.status) || tokio::time::Instant::now() >= deadline {
+                return Ok(view);
+            }
+            // Wake on this generation's events; re-read at least every 500 ms (other replicas).
+            let tick = tokio::time::Instant::now() + Duration::from_millis(500);
+            let until = tick.min(deadline);
+            loop {
+                match tokio::time::timeout_at(until, events.recv()).await {
+                    Ok(Ok(e)) if e.id == id && is_final(&e.status) => break,
+                    Ok(Ok(_)) => continue,
+                    Ok(Err(tokio::sync::broadcast::error::RecvError::Lagged(_))) => break,
+                    Ok(Err(_)) | Err(_) => break,
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::prefer_wait;
+
+    #[test]
+    fn prefer_header() {
+        assert_eq!(prefer_wait(Some("wait=5")), Some(5));
+        assert_eq!(prefer_wait(Some("respond-async, wait=10")), Some(10));
+        assert_eq!(prefer_wait(Some("handling=lenient; wait=3")), Some(3));
+        assert_eq!(prefer_wait(Some("respond-async")), None);
+        assert_eq!(prefer_wait(None), None);
+    }
+}

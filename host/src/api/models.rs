@@ -1,0 +1,130 @@
+//! `/v1/models`: the catalogue, built from what each provider plugin's `describe` returned.
+
+use poem_openapi::payload::Json;
+use poem_openapi::{Object, OpenApi};
+
+use super::{Tag, app};
+use crate::plugins::runtime::abi;
+use crate::service::App;
+
+/// Catalogue operations.
+pub struct ModelsApi {
+    pub(crate) app: Option<App>,
+}
+
+/// A size the model draws natively.
+#[derive(Debug, Clone, Object)]
+pub struct NativeSize {
+    /// `"W:H"`.
+    pub aspect_ratio: String,
+    /// Pixels.
+    pub width: u32,
+    /// Pixels.
+    pub height: u32,
+}
+
+/// Guidance for users of a model.
+#[derive(Debug, Clone, Object)]
+pub struct ModelInfo {
+    /// What the model is.
+    pub what_is: String,
+    /// What it is good for.
+    pub use_cases: Vec<String>,
+    /// How to get good results.
+    pub tips: Vec<String>,
+}
+
+/// A model offered by a provider plugin.
+#[derive(Debug, Clone, Object)]
+pub struct Model {
+    /// `provider/model`: pass as `model` to `POST /v1/generations`.
+    pub id: String,
+    /// The provider plugin's id.
+    pub provider: String,
+    /// Display name.
+    pub name: String,
+    /// One-line description.
+    pub description: String,
+    /// `text_to_image`, `image_to_image`, `inpainting`.
+    pub kinds: Vec<String>,
+    /// True when it draws any size within `min_side`..`max_side`; otherwise see `native_sizes`.
+    pub any_size: bool,
+    /// Smallest side in pixels (any-size models).
+    pub min_side: u32,
+    /// Largest side in pixels (any-size models).
+    pub max_side: u32,
+    /// Sizes it draws natively (other ratios are cropped from the nearest).
+    pub native_sizes: Vec<NativeSize>,
+    /// Most images per generation.
+    pub max_n: u32,
+    /// Request fields it honours.
+    pub supported_parameters: Vec<String>,
+    /// Same request and seed give the same image.
+    pub deterministic: bool,
+    /// Guidance.
+    pub info: ModelInfo,
+}
+
+/// All models.
+#[derive(Debug, Clone, Object)]
+pub struct ModelList {
+    /// Sorted by id.
+    pub items: Vec<Model>,
+    /// Always null: the catalogue fits one page.
+    pub next_cursor: Option<String>,
+}
+
+fn kind_name(k: abi::ModelKind) -> &'static str {
+    match k {
+        abi::ModelKind::TextToImage => "text_to_image",
+        abi::ModelKind::ImageToImage => "image_to_image",
+        abi::ModelKind::Inpainting => "inpainting",
+    }
+}
+
+#[OpenApi(tag = "Tag::Models")]
+impl ModelsApi {
+    /// List the models of every loaded provider plugin.
+    ///
+    /// Includes the bundled `local/procedural` (offline procedural art, not an AI model).
+    #[oai(path = "/v1/models", method = "get", operation_id = "list_models")]
+    async fn list(&self) -> Json<ModelList> {
+        let catalog = app(&self.app).plugins.catalog();
+        let mut items: Vec<Model> = catalog
+            .plugins
+            .values()
+            .flat_map(|p| {
+                let provider = p.manifest.id.clone();
+                p.info.models.iter().map(move |m| Model {
+                    id: format!("{provider}/{}", m.id),
+                    provider: provider.clone(),
+                    name: m.name.clone(),
+                    description: m.description.clone(),
+                    kinds: m.kinds.iter().map(|k| kind_name(*k).to_string()).collect(),
+                    any_size: m.any_size,
+                    min_side: m.min_side,
+                    max_side: m.max_side,
+                    native_sizes: m
+                        .native_sizes
+                        .iter()
+                        .map(|s| NativeSize {
+                            aspect_ratio: format!("{}:{}", s.aspect_ratio.width, s.aspect_ratio.height),
+                            width: s.width,
+                            height: s.height,
+                        })
+                        .collect(),
+                    max_n: m.max_n,
+                    supported_parameters: m.supported_parameters.clone(),
+                    deterministic: m.deterministic,
+                    info: ModelInfo {
+                        what_is: m.info.what_is.clone(),
+                        use_cases: m.info.use_cases.clone(),
+                        tips: m.info.tips.clone(),
+                    },
+                })
+            })
+            .collect();
+        items.sort_by(|a, b| a.id.cmp(&b.id));
+        Json(ModelList { items, next_cursor: None })
+    }
+}

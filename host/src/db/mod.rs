@@ -1,0 +1,156 @@
+//! Persistence. One trait per aggregate family, implemented per database technology.
+//!
+//! Every time is unix milliseconds (`BIGINT`), the same on SQLite and PostgreSQL; every query
+//! uses `$n` placeholders, which both understand, so a PostgreSQL backend shares the SQL.
+
+pub mod sqlite;
+
+use async_trait::async_trait;
+
+use crate::error::AppResult;
+
+/// A generation as stored: the request, the job state and the outcome.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct GenerationRow {
+    /// `gen_…`.
+    pub id: String,
+    /// Owner, once accounts exist.
+    pub owner_id: Option<String>,
+    /// `queued`, `running`, `retrying`, `succeeded`, `failed` or `canceled`.
+    pub status: String,
+    /// `provider/model`.
+    pub model: String,
+    /// The validated request as JSON.
+    pub request_json: String,
+    /// Client metadata as a JSON object.
+    pub metadata_json: String,
+    /// 0..=100.
+    pub progress: f64,
+    /// Short label of the current pipeline stage.
+    pub stage: Option<String>,
+    /// Times a worker claimed this job.
+    pub attempts: i64,
+    /// Claims allowed before the job fails for good.
+    pub max_attempts: i64,
+    /// Error code when failed.
+    pub error_code: Option<String>,
+    /// Error message when failed.
+    pub error_message: Option<String>,
+    /// Provider metadata (JSON) when succeeded.
+    pub provider_metadata_json: Option<String>,
+    /// Milliseconds spent per pipeline stage (JSON object).
+    pub timings_json: Option<String>,
+    /// Unix ms.
+    pub created_at: i64,
+    /// Unix ms of the first claim.
+    pub started_at: Option<i64>,
+    /// Unix ms of the final state.
+    pub completed_at: Option<i64>,
+}
+
+/// A stored image file and what made it.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct ImageRow {
+    /// `img_…`.
+    pub id: String,
+    /// The generation that made it (None for uploads).
+    pub generation_id: Option<String>,
+    /// Owner, once accounts exist.
+    pub owner_id: Option<String>,
+    /// Index within its generation.
+    pub position: i64,
+    /// Key in the blob store.
+    pub blob_key: String,
+    /// Pixels.
+    pub width: i64,
+    /// Pixels.
+    pub height: i64,
+    /// `png`, `jpeg` or `webp`.
+    pub format: String,
+    /// Size of the stored file.
+    pub bytes: i64,
+    /// Seed that produced it.
+    pub seed: Option<i64>,
+    /// Prompt as sent to the provider.
+    pub prompt: Option<String>,
+    /// Negative prompt.
+    pub negative_prompt: Option<String>,
+    /// `provider/model`.
+    pub model: Option<String>,
+    /// `W:H` as requested.
+    pub aspect_ratio: Option<String>,
+    /// Client metadata (JSON object).
+    pub metadata_json: String,
+    /// Unix ms.
+    pub created_at: i64,
+}
+
+/// A job handed to a worker.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct ClaimedJob {
+    /// Generation id.
+    pub id: String,
+    /// The validated request as JSON.
+    pub request_json: String,
+    /// Claims so far, this one included.
+    pub attempts: i64,
+    /// Claims allowed.
+    pub max_attempts: i64,
+}
+
+/// Filter and page of a generation listing.
+#[derive(Clone, Debug, Default)]
+pub struct GenerationQuery {
+    /// Only this status.
+    pub status: Option<String>,
+    /// Only ids older than this one (the cursor).
+    pub before: Option<String>,
+    /// Page size; the store returns up to `limit + 1` rows so the caller knows if more exist.
+    pub limit: u32,
+}
+
+/// How a job ended.
+#[derive(Clone, Debug)]
+pub enum Outcome {
+    /// Images were stored; insert their rows and mark the job succeeded.
+    Succeeded {
+        /// New image rows.
+        images: Vec<ImageRow>,
+        /// Provider metadata (JSON object).
+        provider_metadata_json: String,
+    },
+    /// Mark the job failed.
+    Failed {
+        /// Stable code.
+        code: String,
+        /// Client-safe message.
+        message: String,
+    },
+}
+
+/// Generations, their images, and the job queue they form.
+#[async_trait]
+pub trait GenerationDb: Send + Sync {
+    /// Is the database reachable?
+    async fn ping(&self) -> AppResult<()>;
+    /// Insert a new queued generation.
+    async fn insert_generation(&self, row: &GenerationRow) -> AppResult<()>;
+    /// One generation.
+    async fn get_generation(&self, id: &str) -> AppResult<Option<GenerationRow>>;
+    /// Newest first.
+    async fn list_generations(&self, query: &GenerationQuery) -> AppResult<Vec<GenerationRow>>;
+    /// The images of a generation, by position.
+    async fn images_of(&self, generation_id: &str) -> AppResult<Vec<ImageRow>>;
+    /// One image.
+    async fn get_image(&self, id: &str) -> AppResult<Option<ImageRow>>;
+    /// Queued jobs ahead of this one (0 = next).
+    async fn queue_position(&self, id: &str) -> AppResult<i64>;
+    /// Claim the oldest queued job, or one whose lease expired, for `worker` until `lease_until`.
+    async fn claim(&self, worker: &str, now: i64, lease_until: i64) -> AppResult<Option<ClaimedJob>>;
+    /// Extend the lease; false when the job is no longer this worker's.
+    async fn heartbeat(&self, id: &str, worker: &str, lease_until: i64) -> AppResult<bool>;
+    /// Record progress (0..=100) and stage; false when the job is no longer this worker's.
+    async fn set_progress(&self, id: &str, worker: &str, progress: f64, stage: &str) -> AppResult<bool>;
+    /// Finish the job atomically; false (and nothing written) when it is no longer this worker's.
+    async fn finish(&self, id: &str, worker: &str, outcome: &Outcome, timings_json: &str, now: i64) -> AppResult<bool>;
+}

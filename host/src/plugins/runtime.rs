@@ -1,0 +1,214 @@
+//! The wasmtime side: one `Engine`, a linker with the host imports, a cached pre-instantiated
+//! component per plugin, and a fresh `Store` with memory and time limits for every call.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
+use wasmtime::{Engine, ResourceLimiter, Store};
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+/// Generated from `plugin-sdk/wit`: the same files the SDK compiles against.
+pub mod bindings {
+    wasmtime::component::bindgen!({
+        path: "../plugin-sdk/wit",
+        world: "provider-plugin",
+    });
+}
+
+use bindings::easel::plugin as wit;
+pub use bindings::exports::easel::plugin::provider as abi;
+
+/// wasmtime has its own error type; convert at the boundary.
+fn wt<T>(r: wasmtime::Result<T>) -> anyhow::Result<T> {
+    r.map_err(anyhow::Error::from)
+}
+
+/// Milliseconds between epoch ticks: the granularity of plugin deadlines.
+pub const EPOCH_TICK_MS: u64 = 5;
+
+/// Receives `progress.report` calls of one plugin call: (fraction 0..=1, stage).
+pub type ProgressSink = Arc<dyn Fn(f32, &str) + Send + Sync>;
+
+/// The shared wasmtime engine and linker.
+pub struct Runtime {
+    engine: Engine,
+    linker: Linker<HostState>,
+    /// Whether the pooling allocator could be used (it falls back to on-demand).
+    pub pooling: bool,
+}
+
+impl Runtime {
+    /// Build the engine (epoch interruption; pooling allocator when the OS allows it; compiled
+    /// code cached under `cache_dir` when given) and start the epoch ticker thread.
+    pub fn new(cache_dir: Option<&Path>) -> anyhow::Result<Arc<Self>> {
+        let (engine, pooling) = match Self::engine(cache_dir, true) {
+            Ok(engine) => (engine, true),
+            Err(e) => {
+                tracing::warn!(error = %e, "pooling allocator unavailable; using on-demand allocation");
+                (Self::engine(cache_dir, false)?, false)
+            }
+        };
+        let mut linker = Linker::new(&engine);
+        wt(wasmtime_wasi::p2::add_to_linker_sync(&mut linker)).context("linking WASI")?;
+        wt(bindings::ProviderPlugin::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)).context("linking host imports")?;
+
+        let weak = engine.weak();
+        std::thread::Builder::new()
+            .name("easel-epoch".into())
+            .spawn(move || {
+                while let Some(engine) = weak.upgrade() {
+                    engine.increment_epoch();
+                    drop(engine);
+                    std::thread::sleep(Duration::from_millis(EPOCH_TICK_MS));
+                }
+            })
+            .context("starting the epoch thread")?;
+        Ok(Arc::new(Self { engine, linker, pooling }))
+    }
+
+    fn engine(cache_dir: Option<&Path>, pooling: bool) -> anyhow::Result<Engine> {
+        let mut config = wasmtime::Config::new();
+        config.wasm_component_model(true).epoch_interruption(true);
+        if pooling {
+            let mut pool = wasmtime::PoolingAllocationConfig::default();
+            pool.total_component_instances(256)
+                .total_memories(256)
+                .total_tables(256)
+                .max_memory_size(4 << 30)
+                .max_memories_per_component(4)
+                .max_tables_per_component(8);
+            config.allocation_strategy(wasmtime::InstanceAllocationStrategy::Pooling(pool));
+        }
+        if let Some(dir) = cache_dir {
+            std::fs::create_dir_all(dir)?;
+            let mut cache = wasmtime::CacheConfig::new();
+            cache.with_directory(dir);
+            config.cache(Some(wasmtime::Cache::new(cache)?));
+        }
+        wt(Engine::new(&config))
+    }
+
+    /// Compile a component (served from the on-disk cache when it was compiled before).
+    pub fn compile(&self, wasm: &[u8]) -> anyhow::Result<Component> {
+        wt(Component::new(&self.engine, wasm))
+    }
+
+    /// Link a provider component once; the result instantiates cheaply per call.
+    pub fn provider(&self, component: &Component) -> anyhow::Result<bindings::ProviderPluginPre<HostState>> {
+        let pre = wt(self.linker.instantiate_pre(component)).context("the component's imports cannot be satisfied")?;
+        wt(bindings::ProviderPluginPre::new(pre)).context("the component does not export the provider interface")
+    }
+
+    /// A fresh store for one call, with `memory_mb` and `timeout_ms` enforced.
+    pub fn store(&self, ctx: CallContext) -> Store<HostState> {
+        let deadline_ticks = ctx.timeout_ms.div_ceil(EPOCH_TICK_MS).max(1) + 1;
+        let state = HostState {
+            wasi: WasiCtx::builder().build(),
+            table: ResourceTable::new(),
+            limiter: Limiter { max_memory: ctx.memory_mb.saturating_mul(1 << 20) as usize, memory_mb: ctx.memory_mb },
+            ctx,
+        };
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(|s| &mut s.limiter);
+        store.set_epoch_deadline(deadline_ticks);
+        store.epoch_deadline_trap();
+        store
+    }
+}
+
+/// Who is calling, with which settings and limits.
+#[derive(Clone)]
+pub struct CallContext {
+    /// Plugin id, for logs.
+    pub plugin_id: Arc<str>,
+    /// `[plugins.<id>] config`.
+    pub config: Arc<BTreeMap<String, String>>,
+    /// Memory cap, MiB.
+    pub memory_mb: u64,
+    /// Time cap, ms.
+    pub timeout_ms: u64,
+    /// Where progress goes (None: dropped).
+    pub progress: Option<ProgressSink>,
+}
+
+/// Per-call state the host imports see.
+pub struct HostState {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    limiter: Limiter,
+    ctx: CallContext,
+}
+
+impl WasiView for HostState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+    }
+}
+
+/// Caps linear memory; growing past the cap traps with a message that says so.
+struct Limiter {
+    max_memory: usize,
+    memory_mb: u64,
+}
+
+impl ResourceLimiter for Limiter {
+    fn memory_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+        if desired > self.max_memory {
+            return Err(wasmtime::Error::new(MemoryCapExceeded(self.memory_mb)));
+        }
+        Ok(true)
+    }
+
+    fn table_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+        Ok(desired <= 1_000_000)
+    }
+}
+
+/// The error a call fails with when it tries to use more memory than allowed.
+#[derive(Debug, thiserror::Error)]
+#[error("the plugin exceeded its memory limit of {0} MiB")]
+pub struct MemoryCapExceeded(pub u64);
+
+const MAX_LOG_MESSAGE: usize = 4096;
+
+impl wit::log::Host for HostState {
+    fn log(&mut self, level: wit::log::Level, message: String) {
+        let mut message = message;
+        if message.len() > MAX_LOG_MESSAGE {
+            let cut = (0..=MAX_LOG_MESSAGE).rev().find(|&i| message.is_char_boundary(i)).unwrap_or(0);
+            message.truncate(cut);
+            message.push('…');
+        }
+        let plugin = &*self.ctx.plugin_id;
+        use wit::log::Level;
+        match level {
+            Level::Trace => tracing::trace!(plugin, "{message}"),
+            Level::Debug => tracing::debug!(plugin, "{message}"),
+            Level::Info => tracing::info!(plugin, "{message}"),
+            Level::Warn => tracing::warn!(plugin, "{message}"),
+            Level::Error => tracing::error!(plugin, "{message}"),
+        }
+    }
+}
+
+impl wit::config::Host for HostState {
+    fn get(&mut self, key: String) -> Option<String> {
+        self.ctx.config.get(&key).cloned()
+    }
+}
+
+impl wit::progress::Host for HostState {
+    fn report(&mut self, fraction: f32, stage: String) {
+        if let Some(sink) = &self.ctx.progress {
+            let fraction = if fraction.is_finite() { fraction.clamp(0.0, 1.0) } else { 0.0 };
+            let stage: String = stage.chars().take(64).collect();
+            sink(fraction, &stage);
+        }
+    }
+}
+
+impl wit::types::Host for HostState {}

@@ -1,0 +1,121 @@
+//! Start-up wiring: open the database and blob store, load plugins, start workers, serve HTTP.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use poem::listener::{Acceptor, Listener, TcpListener};
+
+use crate::blobs::BlobStore;
+use crate::config::Config;
+use crate::db::sqlite::Sqlite;
+use crate::plugins::Registry;
+use crate::plugins::runtime::Runtime;
+use crate::service::App;
+
+/// Build the application state from a configuration.
+pub async fn build_app(config: Config) -> anyhow::Result<App> {
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("creating the data directory {}", config.data_dir.display()))?;
+    let db = Sqlite::connect(&config.database_url()).await?;
+    let blobs = BlobStore::local_dir(&config.blobs_dir()?)?;
+    let cache_dir = config.plugins.compile_cache.then(|| config.data_dir.join("cache").join("plugins"));
+    let runtime = Runtime::new(cache_dir.as_deref())?;
+    let plugins_dir = config.plugins_dir();
+    std::fs::create_dir_all(&plugins_dir).ok();
+    let plugins_config = config.plugins.clone();
+    let registry = tokio::task::spawn_blocking(move || Registry::load(runtime, plugins_config, plugins_dir)).await?;
+    for failure in &registry.catalog().failures {
+        tracing::warn!(plugin = %failure.name, error = %failure.error, "plugin not loaded");
+    }
+    let (events, _) = tokio::sync::broadcast::channel(1024);
+    Ok(App {
+        config: Arc::new(config),
+        db: Arc::new(db),
+        blobs,
+        plugins: registry,
+        events,
+        wake: Arc::new(tokio::sync::Notify::new()),
+    })
+}
+
+/// A server running in this process: its address, its state, and a handle to stop it.
+pub struct Running {
+    /// The bound address (useful with port 0).
+    pub addr: std::net::SocketAddr,
+    /// The application state.
+    pub app: App,
+    stop: Arc<tokio::sync::Notify>,
+    server: tokio::task::JoinHandle<std::io::Result<()>>,
+    workers: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Running {
+    /// Stop accepting requests, let requests in flight finish (10 s at most), stop the workers.
+    pub async fn stop(self) {
+        self.stop.notify_waiters();
+        self.stop.notify_one();
+        let _ = self.server.await;
+        for w in self.workers {
+            let _ = tokio::time::timeout(Duration::from_secs(5), w).await;
+        }
+    }
+
+    /// Wait until the HTTP server ends (it ends only through [`Running::stop`] or an error).
+    async fn until_signal(self) -> anyhow::Result<()> {
+        shutdown_signal().await;
+        self.stop().await;
+        Ok(())
+    }
+}
+
+/// Open everything, start the workers, bind the listener and serve in the background.
+pub async fn start(config: Config) -> anyhow::Result<Running> {
+    let listen = config.listen;
+    let app = build_app(config).await?;
+    let stop = Arc::new(tokio::sync::Notify::new());
+    let workers = app.start_workers(Arc::clone(&stop));
+    let acceptor = TcpListener::bind(listen)
+        .into_acceptor()
+        .await
+        .with_context(|| format!("cannot listen on {listen}"))?;
+    let addr = acceptor
+        .local_addr()
+        .first()
+        .and_then(|a| a.as_socket_addr().copied())
+        .context("no local address")?;
+    let routes = crate::api::routes(app.clone());
+    let signal = Arc::clone(&stop);
+    let server = tokio::spawn(async move {
+        poem::Server::new_with_acceptor(acceptor)
+            .run_with_graceful_shutdown(routes, async move { signal.notified().await }, Some(Duration::from_secs(10)))
+            .await
+    });
+    Ok(Running { addr, app, stop, server, workers })
+}
+
+/// Run the server until SIGINT/SIGTERM. Prints `listening on http://ADDR` to stdout once bound.
+pub async fn serve(config: Config) -> anyhow::Result<()> {
+    let running = start(config).await?;
+    let addr = running.addr;
+    tracing::info!(address = %addr, "Easel is listening; API docs at http://{addr}/docs");
+    println!("listening on http://{addr}");
+    running.until_signal().await?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+    tracing::info!("shutting down");
+}

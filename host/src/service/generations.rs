@@ -1,0 +1,447 @@
+//! Creating, reading and listing generations.
+
+use serde::{Deserialize, Serialize};
+
+use super::{App, GenerationEvent, new_id, now_ms};
+use crate::db::{GenerationQuery, GenerationRow, ImageRow};
+use crate::error::{AppError, AppResult, FieldError};
+use crate::imaging::{self, DEFAULT_PIXELS, MAX_SIDE, MIN_SIDE, Ratio};
+use crate::plugins::runtime::abi;
+
+/// A generation request as the client sent it, before validation. Numbers are wide so that
+/// an out-of-range value gets a message naming the field, not a parse error.
+#[derive(Clone, Debug, Default)]
+pub struct NewGeneration {
+    /// 1..=4000 characters.
+    pub prompt: Option<String>,
+    /// ≤ 2000 characters.
+    pub negative_prompt: Option<String>,
+    /// `provider/model`; default from config.
+    pub model: Option<String>,
+    /// `"W:H"`.
+    pub aspect_ratio: Option<String>,
+    /// Preset name or `"WxH"`.
+    pub size: Option<String>,
+    /// 64..=4096, with `height`.
+    pub width: Option<i64>,
+    /// 64..=4096, with `width`.
+    pub height: Option<i64>,
+    /// 1..=4.
+    pub n: Option<i64>,
+    /// 0..=4294967295.
+    pub seed: Option<i64>,
+    /// 1..=100.
+    pub steps: Option<i64>,
+    /// 0..=20.
+    pub guidance_scale: Option<f64>,
+    /// `draft`, `standard`, `high`.
+    pub quality: Option<String>,
+    /// `png`, `jpeg`, `webp`.
+    pub output_format: Option<String>,
+    /// Object of string → JSON.
+    pub metadata: Option<serde_json::Value>,
+}
+
+/// A validated request: what the job runs, stored as `request_json` and echoed to clients.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct GenerationSpec {
+    /// The prompt.
+    pub prompt: String,
+    /// The negative prompt.
+    pub negative_prompt: Option<String>,
+    /// `provider/model`.
+    pub model: String,
+    /// Exact ratio of the delivered images, reduced (`"2:7"`).
+    pub aspect_ratio: String,
+    /// Width of the delivered images.
+    pub width: u32,
+    /// Height of the delivered images.
+    pub height: u32,
+    /// Width the provider draws (a native size, or `width`).
+    pub draw_width: u32,
+    /// Height the provider draws.
+    pub draw_height: u32,
+    /// Images to make.
+    pub n: u32,
+    /// Seed of the first image.
+    pub seed: u32,
+    /// Sampling steps.
+    pub steps: Option<u32>,
+    /// Classifier-free guidance.
+    pub guidance_scale: Option<f32>,
+    /// `draft`, `standard`, `high`.
+    pub quality: Option<String>,
+    /// Stored format.
+    pub output_format: String,
+}
+
+/// A generation as clients see it, with its images.
+#[derive(Clone, Debug)]
+pub struct GenerationView {
+    /// Stored row.
+    pub row: GenerationRow,
+    /// Parsed request.
+    pub spec: GenerationSpec,
+    /// Parsed metadata.
+    pub metadata: serde_json::Value,
+    /// Images when succeeded.
+    pub images: Vec<ImageRow>,
+    /// Jobs ahead when queued.
+    pub queue_position: Option<i64>,
+}
+
+impl GenerationView {
+    /// Is the generation in a final state?
+    pub fn is_finished(&self) -> bool {
+        is_final(&self.row.status)
+    }
+}
+
+/// `succeeded`, `failed` and `canceled` are final.
+pub fn is_final(status: &str) -> bool {
+    matches!(status, "succeeded" | "failed" | "canceled")
+}
+
+const QUALITIES: &[&str] = &["draft", "standard", "high"];
+
+impl App {
+    /// Validate `input` against the request rules and the model's description.
+    pub fn validate(&self, input: NewGeneration) -> AppResult<(GenerationSpec, serde_json::Value)> {
+        let mut errors = Vec::new();
+        let mut err = |field: &str, message: String| errors.push(FieldError { field: field.into(), message });
+
+        let prompt = input.prompt.unwrap_or_default();
+        if prompt.trim().is_empty() {
+            err("prompt", "is required and must not be blank".into());
+        } else if prompt.chars().count() > 4000 {
+            err("prompt", format!("is {} characters; the limit is 4000", prompt.chars().count()));
+        }
+        let negative_prompt = input.negative_prompt.filter(|s| !s.trim().is_empty());
+        if let Some(np) = &negative_prompt
+            && np.chars().count() > 2000
+        {
+            err("negative_prompt", format!("is {} characters; the limit is 2000", np.chars().count()));
+        }
+
+        let model_id = input.model.unwrap_or_else(|| self.config.default_model.clone());
+        let model = self.plugins.find_model(&model_id).map(|(_, m)| m);
+        if model.is_none() {
+            err("model", format!("{model_id:?} is not a known model; GET /v1/models lists them"));
+        }
+
+        let n = input.n.unwrap_or(1);
+        let max_n = model.as_ref().map_or(4, |m| m.max_n.min(4));
+        if !(1..=i64::from(max_n)).contains(&n) {
+            err("n", format!("must be 1 to {max_n} for this model, got {n}"));
+        }
+        let seed = match input.seed {
+            None => rand::random::<u32>(),
+            Some(s) => u32::try_from(s).unwrap_or_else(|_| {
+                err("seed", format!("must be 0 to 4294967295, got {s}"));
+                0
+            }),
+        };
+        let steps = input.steps.and_then(|s| {
+            let ok = (1..=100).contains(&s);
+            if !ok {
+                err("steps", format!("must be 1 to 100, got {s}"));
+            }
+            ok.then_some(s as u32)
+        });
+        let guidance_scale = input.guidance_scale.and_then(|g| {
+            let ok = g.is_finite() && (0.0..=20.0).contains(&g);
+            if !ok {
+                err("guidance_scale", format!("must be 0 to 20, got {g}"));
+            }
+            ok.then_some(g as f32)
+        });
+        if let Some(q) = &input.quality
+            && !QUALITIES.contains(&q.as_str())
+        {
+            err("quality", format!("must be one of draft, standard, high; got {q:?}"));
+        }
+        let output_format = input.output_format.unwrap_or_else(|| "png".into());
+        let format = imaging::Format::parse(&output_format);
+        if format.is_none() {
+            err("output_format", format!("must be png, jpeg or webp; got {output_format:?}"));
+        }
+        let metadata = input.metadata.unwrap_or_else(|| serde_json::json!({}));
+        match &metadata {
+            serde_json::Value::Object(map) => {
+                if map.len() > 64 || metadata.to_string().len() > 16 * 1024 {
+                    err("metadata", "must have at most 64 keys and 16 KiB of JSON".into());
+                }
+            }
+            _ => err("metadata", "must be a JSON object".into()),
+        }
+
+        // Exactly one way to give the size.
+        let forms = [
+            input.aspect_ratio.is_some(),
+            input.size.is_some(),
+            input.width.is_some() || input.height.is_some(),
+        ];
+        let target = if forms.iter().filter(|f| **f).count() > 1 {
+            err("aspect_ratio", "give at most one of aspect_ratio, size, or width and height".into());
+            None
+        } else if let Some(ar) = &input.aspect_ratio {
+            match Ratio::parse(ar) {
+                Ok(r) => Some((r.size_for_pixels(DEFAULT_PIXELS), false)),
+                Err(m) => {
+                    err("aspect_ratio", m);
+                    None
+                }
+            }
+        } else if let Some(size) = &input.size {
+            match imaging::parse_size(size) {
+                Ok(wh) => Some((wh, true)),
+                Err(m) => {
+                    err("size", m);
+                    None
+                }
+            }
+        } else if input.width.is_some() || input.height.is_some() {
+            match (input.width, input.height) {
+                (Some(w), Some(h)) => Some(((w.clamp(0, u32::MAX as i64) as u32, h.clamp(0, u32::MAX as i64) as u32), true)),
+                (None, _) => {
+                    err("width", "is required together with height".into());
+                    None
+                }
+                (_, None) => {
+                    err("height", "is required together with width".into());
+                    None
+                }
+            }
+        } else {
+            Some((Ratio::new(1, 1).size_for_pixels(DEFAULT_PIXELS), false))
+        };
+
+        let mut sizes = None;
+        if let Some(((w, h), explicit)) = target {
+            let field = if input.size.is_some() { "size" } else { "width" };
+            let side_ok = |v: u32| (MIN_SIDE..=MAX_SIDE).contains(&v);
+            if explicit && (!side_ok(w) || !side_ok(h)) {
+                err(
+                    if input.size.is_some() { "size" } else if side_ok(w) { "height" } else { "width" },
+                    format!("each side must be {MIN_SIDE} to {MAX_SIDE} pixels, got {w}x{h}"),
+                );
+            } else if u64::from(w) * u64::from(h) > self.config.limits.max_pixels {
+                err(field, format!("{w}x{h} exceeds the limit of {} pixels", self.config.limits.max_pixels));
+            } else if let Some(m) = &model {
+                match draw_size(m, w, h) {
+                    Ok(draw) => sizes = Some(((w, h), draw, explicit)),
+                    Err(msg) => err(field, msg),
+                }
+            }
+        }
+
+        if !errors.is_empty() {
+            return Err(AppError::Validation(errors));
+        }
+        let ((w, h), (dw, dh), explicit) = sizes.expect("sizes are set when there are no errors");
+        let ratio = Ratio::new(w, h);
+        // Without an explicit size, a native provider's crop decides the final pixels.
+        let (w, h) = if explicit || (dw, dh) == (w, h) {
+            (w, h)
+        } else {
+            let (_, _, cw, ch) = imaging::center_crop(dw, dh, ratio);
+            (cw, ch)
+        };
+        let spec = GenerationSpec {
+            prompt,
+            negative_prompt,
+            model: model_id,
+            aspect_ratio: ratio.to_string(),
+            width: w,
+            height: h,
+            draw_width: dw,
+            draw_height: dh,
+            n: n as u32,
+            seed,
+            steps,
+            guidance_scale,
+            quality: input.quality,
+            output_format: format.expect("checked").as_str().to_string(),
+        };
+        Ok((spec, metadata))
+    }
+
+    /// Validate and queue a generation; returns its view (status `queued`).
+    #[tracing::instrument(skip_all, fields(generation_id))]
+    pub async fn create_generation(&self, input: NewGeneration) -> AppResult<GenerationView> {
+        let (spec, metadata) = self.validate(input)?;
+        let id = new_id("gen");
+        tracing::Span::current().record("generation_id", id.as_str());
+        let row = GenerationRow {
+            id: id.clone(),
+            owner_id: None,
+            status: "queued".into(),
+            model: spec.model.clone(),
+            request_json: serde_json::to_string(&spec).map_err(anyhow::Error::from)?,
+            metadata_json: metadata.to_string(),
+            progress: 0.0,
+            stage: Some("queued".into()),
+            attempts: 0,
+            max_attempts: i64::from(self.config.jobs.max_attempts),
+            error_code: None,
+            error_message: None,
+            provider_metadata_json: None,
+            timings_json: None,
+            created_at: now_ms(),
+            started_at: None,
+            completed_at: None,
+        };
+        self.db.insert_generation(&row).await?;
+        tracing::info!(model = %spec.model, width = spec.width, height = spec.height, n = spec.n, "generation queued");
+        let _ = self.events.send(GenerationEvent {
+            id: id.clone(),
+            status: "queued".into(),
+            progress: 0.0,
+            stage: "queued".into(),
+        });
+        self.wake.notify_waiters();
+        self.wake.notify_one();
+        self.view(row).await
+    }
+
+    /// One generation with its images.
+    pub async fn get_generation(&self, id: &str) -> AppResult<GenerationView> {
+        let row = self.db.get_generation(id).await?.ok_or_else(|| AppError::not_found("generation", id))?;
+        self.view(row).await
+    }
+
+    /// Newest first; returns the page and the cursor of the next page.
+    pub async fn list_generations(
+        &self,
+        status: Option<String>,
+        cursor: Option<String>,
+        limit: u32,
+    ) -> AppResult<(Vec<GenerationView>, Option<String>)> {
+        const STATUSES: &[&str] = &["queued", "running", "retrying", "succeeded", "failed", "canceled"];
+        if let Some(s) = &status
+            && !STATUSES.contains(&s.as_str())
+        {
+            return Err(AppError::field("status", format!("must be one of {}; got {s:?}", STATUSES.join(", "))));
+        }
+        if !(1..=100).contains(&limit) {
+            return Err(AppError::field("limit", format!("must be 1 to 100, got {limit}")));
+        }
+        if let Some(c) = &cursor
+            && (!c.starts_with("gen_") || c.len() > 40)
+        {
+            return Err(AppError::field("cursor", "is not a cursor this server handed out"));
+        }
+        let mut rows = self.db.list_generations(&GenerationQuery { status, before: cursor, limit }).await?;
+        let next = if rows.len() > limit as usize {
+            rows.truncate(limit as usize);
+            rows.last().map(|r| r.id.clone())
+        } else {
+            None
+        };
+        let mut views = Vec::with_capacity(rows.len());
+        for row in rows {
+            views.push(self.view(row).await?);
+        }
+        Ok((views, next))
+    }
+
+    /// One image row.
+    pub async fn get_image(&self, id: &str) -> AppResult<ImageRow> {
+        self.db.get_image(id).await?.ok_or_else(|| AppError::not_found("image", id))
+    }
+
+    /// The bytes of an image, converted to `format` when it differs from the stored one.
+    pub async fn image_file(&self, id: &str, format: Option<&str>) -> AppResult<(Vec<u8>, imaging::Format)> {
+        let wanted = match format {
+            None => None,
+            Some(f) => Some(
+                imaging::Format::parse(f)
+                    .ok_or_else(|| AppError::field("format", format!("must be png, jpeg or webp; got {f:?}")))?,
+            ),
+        };
+        let image = self.get_image(id).await?;
+        let stored = imaging::Format::parse(&image.format).unwrap_or(imaging::Format::Png);
+        let bytes = self.blobs.get(&image.blob_key).await?;
+        let target = wanted.unwrap_or(stored);
+        if target == stored {
+            return Ok((bytes.to_vec(), stored));
+        }
+        let max_pixels = self.config.limits.max_pixels;
+        let converted = tokio::task::spawn_blocking(move || {
+            let img = imaging::decode(&bytes, max_pixels)?;
+            imaging::encode(&img, target, 90)
+        })
+        .await
+        .map_err(anyhow::Error::from)??;
+        Ok((converted, target))
+    }
+
+    async fn view(&self, row: GenerationRow) -> AppResult<GenerationView> {
+        let spec: GenerationSpec = serde_json::from_str(&row.request_json)
+            .map_err(|e| anyhow::anyhow!("generation {} has an unreadable request: {e}", row.id))?;
+        let metadata = serde_json::from_str(&row.metadata_json).unwrap_or_else(|_| serde_json::json!({}));
+        let images = if row.status == "succeeded" { self.db.images_of(&row.id).await? } else { Vec::new() };
+        let queue_position =
+            if row.status == "queued" { Some(self.db.queue_position(&row.id).await?) } else { None };
+        Ok(GenerationView { row, spec, metadata, images, queue_position })
+    }
+}
+
+/// The size the model draws for a delivered `w`×`h`: exactly that for any-size models,
+/// otherwise the native size whose ratio is nearest (the host crops to the exact ratio).
+pub fn draw_size(model: &abi::Model, w: u32, h: u32) -> Result<(u32, u32), String> {
+    if model.any_size {
+        let range = model.min_side..=model.max_side;
+        return if range.contains(&w) && range.contains(&h) {
+            Ok((w, h))
+        } else {
+            Err(format!("this model draws sides of {} to {} pixels, got {w}x{h}", model.min_side, model.max_side))
+        };
+    }
+    let target = (f64::from(w) / f64::from(h)).ln();
+    model
+        .native_sizes
+        .iter()
+        .filter(|s| s.width > 0 && s.height > 0)
+        .min_by(|a, b| {
+            let da = ((f64::from(a.width) / f64::from(a.height)).ln() - target).abs();
+            let db = ((f64::from(b.width) / f64::from(b.height)).ln() - target).abs();
+            da.total_cmp(&db).then((b.width * b.height).cmp(&(a.width * a.height)))
+        })
+        .map(|s| (s.width, s.height))
+        .ok_or_else(|| "this model lists no native sizes".to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plugins::runtime::bindings::easel::plugin::types::AspectRatio;
+
+    fn native_model() -> abi::Model {
+        let s = |w: u32, h: u32| abi::NativeSize { aspect_ratio: AspectRatio { width: w, height: h }, width: w, height: h };
+        abi::Model {
+            id: "m".into(),
+            name: "m".into(),
+            description: String::new(),
+            kinds: vec![abi::ModelKind::TextToImage],
+            native_sizes: vec![s(1024, 1024), s(1344, 768), s(768, 1344), s(832, 1248)],
+            any_size: false,
+            min_side: 0,
+            max_side: 0,
+            max_n: 1,
+            supported_parameters: vec![],
+            options_schema: String::new(),
+            deterministic: false,
+            info: abi::ModelInfo { what_is: String::new(), use_cases: vec![], tips: vec![] },
+        }
+    }
+
+    #[test]
+    fn nearest_native_size() {
+        let m = native_model();
+        assert_eq!(draw_size(&m, 1920, 1080).unwrap(), (1344, 768));
+        assert_eq!(draw_size(&m, 100, 350).unwrap(), (768, 1344));
+        assert_eq!(draw_size(&m, 512, 512).unwrap(), (1024, 1024));
+        assert_eq!(draw_size(&m, 2, 3).unwrap(), (832, 1248));
+    }
+}

@@ -1,0 +1,314 @@
+//! The job side: workers claim queued generations with a lease, run the provider plugin,
+//! crop to the exact ratio, encode, store the files, and finish the job in one transaction.
+//!
+//! A worker that dies leaves its lease to expire; another worker then claims the job again
+//! (`attempts` counts claims). Blob keys are derived from the generation id and position, so
+//! a retried job overwrites rather than duplicates, and only the worker that still holds the
+//! lease may write the image rows.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use image::RgbaImage;
+
+use super::generations::GenerationSpec;
+use super::{App, GenerationEvent, new_id, now_ms};
+use crate::db::{ClaimedJob, ImageRow, Outcome};
+use crate::error::{AppError, ErrorCode};
+use crate::imaging::{self, Ratio};
+use crate::plugins::CallError;
+use crate::plugins::runtime::{ProgressSink, abi};
+
+/// A failure that ends a job, with the code clients see.
+struct JobFailure {
+    code: ErrorCode,
+    message: String,
+}
+
+impl JobFailure {
+    fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self { code, message: message.into() }
+    }
+}
+
+impl From<CallError> for JobFailure {
+    fn from(e: CallError) -> Self {
+        let code = match e {
+            CallError::Plugin { .. } => ErrorCode::ProviderError,
+            CallError::Timeout(_) | CallError::Memory(_) | CallError::Trap(_) => ErrorCode::PluginError,
+        };
+        Self::new(code, e.to_string())
+    }
+}
+
+impl From<AppError> for JobFailure {
+    fn from(e: AppError) -> Self {
+        tracing::error!(error = ?e, "job failed on a server error");
+        Self::new(ErrorCode::InternalError, "the server failed while storing the result; see its log")
+    }
+}
+
+impl App {
+    /// Start `jobs.workers` worker tasks; they stop when `shutdown` is notified.
+    pub fn start_workers(&self, shutdown: Arc<tokio::sync::Notify>) -> Vec<tokio::task::JoinHandle<()>> {
+        let process = ulid::Ulid::new().to_string().to_lowercase();
+        (0..self.config.jobs.workers)
+            .map(|n| {
+                let app = self.clone();
+                let worker = format!("wrk_{process}_{n}");
+                let shutdown = Arc::clone(&shutdown);
+                tokio::spawn(async move { app.worker_loop(worker, shutdown).await })
+            })
+            .collect()
+    }
+
+    async fn worker_loop(self, worker: String, shutdown: Arc<tokio::sync::Notify>) {
+        let poll = Duration::from_millis(self.config.jobs.poll_interval_ms);
+        let lease_ms = self.config.jobs.lease_seconds as i64 * 1000;
+        loop {
+            let wake = self.wake.notified();
+            let stop = shutdown.notified();
+            let now = now_ms();
+            match self.db.claim(&worker, now, now + lease_ms).await {
+                Ok(Some(job)) => {
+                    self.run_job(&worker, job).await;
+                    continue;
+                }
+                Ok(None) => {}
+                Err(e) => tracing::error!(error = ?e, "claiming a job failed"),
+            }
+            tokio::select! {
+                _ = wake => {}
+                _ = tokio::time::sleep(poll) => {}
+                _ = stop => return,
+            }
+        }
+    }
+
+    /// Run one claimed job to its end.
+    #[tracing::instrument(skip_all, fields(generation_id = %job.id, attempt = job.attempts))]
+    async fn run_job(&self, worker: &str, job: ClaimedJob) {
+        let started = Instant::now();
+        let mut timings = BTreeMap::new();
+        if job.attempts > job.max_attempts {
+            let message = format!(
+                "the job was interrupted {} times (its worker stopped or crashed); giving up",
+                job.attempts - 1
+            );
+            self.finish(worker, &job.id, Outcome::Failed { code: "internal_error".into(), message }, &timings).await;
+            return;
+        }
+        self.publish(&job.id, "running", 0.0, "claimed");
+
+        let heartbeat = self.spawn_heartbeat(worker, &job.id);
+        let result = self.execute(worker, &job, &mut timings).await;
+        heartbeat.abort();
+
+        timings.insert("total_ms", started.elapsed().as_millis() as u64);
+        let outcome = match result {
+            Ok((images, provider_metadata_json)) => Outcome::Succeeded { images, provider_metadata_json },
+            Err(f) => {
+                tracing::warn!(code = f.code.as_str(), message = %f.message, "generation failed");
+                Outcome::Failed { code: f.code.as_str().into(), message: f.message }
+            }
+        };
+        self.finish(worker, &job.id, outcome, &timings).await;
+    }
+
+    async fn finish(&self, worker: &str, id: &str, outcome: Outcome, timings: &BTreeMap<&str, u64>) {
+        let status = if matches!(outcome, Outcome::Succeeded { .. }) { "succeeded" } else { "failed" };
+        let timings_json = serde_json::to_string(timings).unwrap_or_else(|_| "{}".into());
+        match self.db.finish(id, worker, &outcome, &timings_json, now_ms()).await {
+            Ok(true) => {
+                tracing::info!(status, timings = %timings_json, "generation finished");
+                self.publish(id, status, if status == "succeeded" { 100.0 } else { 0.0 }, status);
+            }
+            Ok(false) => tracing::warn!("lost the lease before finishing; another worker owns the job"),
+            Err(e) => tracing::error!(error = ?e, "recording the job's outcome failed; the lease will expire and it will run again"),
+        }
+    }
+
+    fn publish(&self, id: &str, status: &str, progress: f64, stage: &str) {
+        let _ = self.events.send(GenerationEvent {
+            id: id.to_string(),
+            status: status.to_string(),
+            progress,
+            stage: stage.to_string(),
+        });
+    }
+
+    fn spawn_heartbeat(&self, worker: &str, id: &str) -> tokio::task::JoinHandle<()> {
+        let (app, worker, id) = (self.clone(), worker.to_string(), id.to_string());
+        let lease_ms = app.config.jobs.lease_seconds as i64 * 1000;
+        tokio::spawn(async move {
+            let every = Duration::from_millis((lease_ms / 3).max(500) as u64);
+            loop {
+                tokio::time::sleep(every).await;
+                match app.db.heartbeat(&id, &worker, now_ms() + lease_ms).await {
+                    Ok(true) => {}
+                    Ok(false) => return,
+                    Err(e) => tracing::warn!(error = ?e, "heartbeat failed"),
+                }
+            }
+        })
+    }
+
+    /// Progress reported by the plugin: 5..=85 of the job, written at most every 200 ms.
+    fn progress_sink(&self, worker: &str, id: &str) -> ProgressSink {
+        let (app, worker, id) = (self.clone(), worker.to_string(), id.to_string());
+        let last = Arc::new(AtomicU64::new(0));
+        let handle = tokio::runtime::Handle::current();
+        Arc::new(move |fraction: f32, stage: &str| {
+            let now = now_ms() as u64;
+            if now.saturating_sub(last.load(Ordering::Relaxed)) < 200 && fraction < 1.0 {
+                return;
+            }
+            last.store(now, Ordering::Relaxed);
+            let progress = 5.0 + 80.0 * f64::from(fraction);
+            let (app, worker, id, stage) = (app.clone(), worker.clone(), id.clone(), stage.to_string());
+            handle.spawn(async move {
+                if let Ok(true) = app.db.set_progress(&id, &worker, progress, &stage).await {
+                    app.publish(&id, "running", progress, &stage);
+                }
+            });
+        })
+    }
+
+    async fn execute(
+        &self,
+        worker: &str,
+        job: &ClaimedJob,
+        timings: &mut BTreeMap<&'static str, u64>,
+    ) -> Result<(Vec<ImageRow>, String), JobFailure> {
+        let spec: GenerationSpec = serde_json::from_str(&job.request_json)
+            .map_err(|e| JobFailure::new(ErrorCode::InternalError, format!("unreadable job request: {e}")))?;
+        let (plugin, _model) = self.plugins.find_model(&spec.model).ok_or_else(|| {
+            JobFailure::new(ErrorCode::ProviderError, format!("model {} is no longer available", spec.model))
+        })?;
+        let model_id = spec.model.split_once('/').map(|(_, m)| m.to_string()).unwrap_or_default();
+        let request = abi::GenerateRequest {
+            model: model_id,
+            prompt: spec.prompt.clone(),
+            negative_prompt: spec.negative_prompt.clone(),
+            width: spec.draw_width,
+            height: spec.draw_height,
+            n: spec.n,
+            seed: spec.seed,
+            steps: spec.steps,
+            guidance_scale: spec.guidance_scale,
+            quality: spec.quality.clone(),
+            style_hint: None,
+            input_image: None,
+            mask: None,
+            strength: None,
+            options_json: "{}".into(),
+        };
+        let _ = self.db.set_progress(&job.id, worker, 5.0, "generating").await;
+        self.publish(&job.id, "running", 5.0, "generating");
+
+        let t = Instant::now();
+        let response = plugin.generate(request, Some(self.progress_sink(worker, &job.id))).await?;
+        timings.insert("provider_ms", t.elapsed().as_millis() as u64);
+        if response.images.len() != spec.n as usize {
+            return Err(JobFailure::new(
+                ErrorCode::ProviderError,
+                format!("the provider returned {} images for n = {}", response.images.len(), spec.n),
+            ));
+        }
+        let provider_metadata: serde_json::Value =
+            serde_json::from_str(&response.metadata_json).unwrap_or_else(|_| serde_json::json!({}));
+
+        let _ = self.db.set_progress(&job.id, worker, 90.0, "storing").await;
+        self.publish(&job.id, "running", 90.0, "storing");
+        let t = Instant::now();
+        let format = imaging::Format::parse(&spec.output_format).unwrap_or(imaging::Format::Png);
+        let max_pixels = self.config.limits.max_pixels;
+        let spec = Arc::new(spec);
+        let mut rows = Vec::with_capacity(response.images.len());
+        let mut process_ms = 0;
+        for (position, generated) in response.images.into_iter().enumerate() {
+            let tp = Instant::now();
+            let spec2 = Arc::clone(&spec);
+            let (encoded, width, height) =
+                tokio::task::spawn_blocking(move || finish_image(generated.data, &spec2, format, max_pixels))
+                    .await
+                    .map_err(|e| JobFailure::new(ErrorCode::InternalError, format!("image task failed: {e}")))??;
+            process_ms += tp.elapsed().as_millis() as u64;
+            let key = format!("images/{}/{position}.{}", job.id, format.as_str());
+            let bytes = encoded.len() as i64;
+            self.blobs.put(&key, Bytes::from(encoded)).await?;
+            rows.push(ImageRow {
+                id: new_id("img"),
+                generation_id: Some(job.id.clone()),
+                owner_id: None,
+                position: position as i64,
+                blob_key: key,
+                width: i64::from(width),
+                height: i64::from(height),
+                format: format.as_str().into(),
+                bytes,
+                seed: Some(i64::from(generated.seed)),
+                prompt: Some(spec.prompt.clone()),
+                negative_prompt: spec.negative_prompt.clone(),
+                model: Some(spec.model.clone()),
+                aspect_ratio: Some(spec.aspect_ratio.clone()),
+                metadata_json: "{}".into(),
+                created_at: now_ms(),
+            });
+        }
+        timings.insert("process_ms", process_ms);
+        timings.insert("store_ms", (t.elapsed().as_millis() as u64).saturating_sub(process_ms));
+        Ok((rows, provider_metadata.to_string()))
+    }
+}
+
+/// Decode what the provider returned, crop to the exact ratio, resize to an explicit size,
+/// encode. Returns (bytes, width, height).
+fn finish_image(
+    data: abi::ImageData,
+    spec: &GenerationSpec,
+    format: imaging::Format,
+    max_pixels: u64,
+) -> Result<(Vec<u8>, u32, u32), JobFailure> {
+    let provider_err = |m: String| JobFailure::new(ErrorCode::ProviderError, m);
+    let img = match data {
+        abi::ImageData::Raw(raw) => {
+            let expected = u64::from(raw.width) * u64::from(raw.height) * 4;
+            if raw.width == 0 || raw.height == 0 || u64::from(raw.width) * u64::from(raw.height) > max_pixels {
+                return Err(provider_err(format!("the provider returned a {}x{} image", raw.width, raw.height)));
+            }
+            if raw.pixels.len() as u64 != expected {
+                return Err(provider_err(format!(
+                    "the provider returned {} bytes for a {}x{} RGBA image ({expected} expected)",
+                    raw.pixels.len(),
+                    raw.width,
+                    raw.height
+                )));
+            }
+            RgbaImage::from_raw(raw.width, raw.height, raw.pixels).expect("length checked")
+        }
+        abi::ImageData::Encoded(bytes) => imaging::decode(&bytes, max_pixels)
+            .map_err(|e| provider_err(format!("the provider returned an unreadable image: {e}")))?,
+        abi::ImageData::Url(_) => {
+            return Err(JobFailure::new(
+                ErrorCode::PluginError,
+                "the provider returned an image URL, which this version cannot fetch yet",
+            ));
+        }
+    };
+    let ratio = Ratio::parse(&spec.aspect_ratio).unwrap_or(Ratio::new(spec.width, spec.height));
+    let rect = imaging::center_crop(img.width(), img.height(), ratio);
+    let img = if rect == (0, 0, img.width(), img.height()) { img } else { imaging::crop(&img, rect) };
+    let img = if (img.width(), img.height()) != (spec.width, spec.height) {
+        imaging::resize(&img, spec.width, spec.height)
+            .map_err(|e| JobFailure::new(ErrorCode::InternalError, format!("resizing failed: {e}")))?
+    } else {
+        img
+    };
+    let bytes = imaging::encode(&img, format, 90)
+        .map_err(|e| JobFailure::new(ErrorCode::InternalError, format!("encoding failed: {e}")))?;
+    Ok((bytes, img.width(), img.height()))
+}

@@ -1,0 +1,70 @@
+//! A small owned RGBA8 buffer that converts to and from the ABI's `image` record.
+
+use crate::bindings::provider::easel::plugin::types::Image;
+
+/// An owned RGBA8 image, row-major, 4 bytes a pixel.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Rgba {
+    width: u32,
+    height: u32,
+    pixels: Vec<u8>,
+}
+
+impl Rgba {
+    /// A `width`×`height` image filled with one colour.
+    pub fn filled(width: u32, height: u32, rgba: [u8; 4]) -> Self {
+        let count = width as usize * height as usize;
+        let mut pixels = Vec::with_capacity(count * 4);
+        for _ in 0..count {
+            pixels.extend_from_slice(&rgba);
+        }
+        Self { width, height, pixels }
+    }
+
+    /// Wrap existing pixels; `None` when `pixels.len() != width * height * 4`.
+    pub fn from_pixels(width: u32, height: u32, pixels: Vec<u8>) -> Option<Self> {
+        (pixels.len() == width as usize * height as usize * 4).then_some(Self { width, height, pixels })
+    }
+
+    /// Width in pixels.
+    pub fn width(&self) -> u32 {
+        self.width
+    }
+
+    /// Height in pixels.
+    pub fn height(&self) -> u32 {
+        self.height
+    }
+
+    /// The raw RGBA8 bytes.
+    pub fn pixels(&self) -> &[u8] {
+        &self.pixels
+    }
+
+    /// The raw RGBA8 bytes, mutable.
+    pub fn pixels_mut(&mut self) -> &mut [u8] {
+        &mut self.pixels
+    }
+
+    /// The pixel at (`x`, `y`); panics when out of bounds.
+    pub fn get(&self, x: u32, y: u32) -> [u8; 4] {
+        let i = (y as usize * self.width as usize + x as usize) * 4;
+        [self.pixels[i], self.pixels[i + 1], self.pixels[i + 2], self.pixels[i + 3]]
+    }
+
+    /// Set the pixel at (`x`, `y`); panics when out of bounds.
+    pub fn put(&mut self, x: u32, y: u32, rgba: [u8; 4]) {
+        let i = (y as usize * self.width as usize + x as usize) * 4;
+        self.pixels[i..i + 4].copy_from_slice(&rgba);
+    }
+
+    /// Convert into the ABI record without copying the pixels.
+    pub fn into_image(self) -> Image {
+        Image { width: self.width, height: self.height, pixels: self.pixels }
+    }
+
+    /// Take an ABI record; `None` when its pixel buffer has the wrong length.
+    pub fn from_image(image: Image) -> Option<Self> {
+        Self::from_pixels(image.width, image.height, image.pixels)
+    }
+}

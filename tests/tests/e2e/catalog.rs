@@ -1,0 +1,38 @@
+//! The catalogue and operational endpoints.
+
+use crate::shared;
+
+#[test]
+fn models_list_the_bundled_local_provider_honestly() {
+    let s = shared();
+    let r = s.get("/v1/models");
+    assert_eq!(r.status, 200);
+    let models = r.json()["items"].as_array().unwrap().clone();
+    let local = models.iter().find(|m| m["id"] == "local/procedural").expect("local/procedural is bundled");
+    assert_eq!(local["provider"], "local");
+    assert_eq!(local["deterministic"], true);
+    assert_eq!(local["any_size"], true);
+    assert_eq!(local["max_n"], 4);
+    assert_eq!(local["kinds"], serde_json::json!(["text_to_image"]));
+    let text = format!("{} {}", local["description"], local["info"]["what_is"]).to_lowercase();
+    assert!(text.contains("not an ai model"), "{text}");
+    assert!(!models.iter().any(|m| m["provider"] == "misbehave"), "fixtures are never bundled");
+}
+
+#[test]
+fn health_ready_and_docs() {
+    let s = shared();
+    let h = s.get("/health").json();
+    assert_eq!(h["status"], "ok");
+    assert_eq!(h["version"], env!("CARGO_PKG_VERSION"));
+    let ts = h["timestamp"].as_str().unwrap();
+    assert!(ts.ends_with('Z') || ts.ends_with("+00:00"), "RFC 3339 UTC: {ts}");
+    let r = s.get("/ready");
+    assert_eq!(r.status, 200);
+    assert_eq!(r.json()["database"], true);
+    let docs = s.get("/docs");
+    assert_eq!(docs.status, 200);
+    let html = String::from_utf8_lossy(&docs.bytes).to_lowercase();
+    assert!(html.contains("<html") && html.contains("swagger"), "docs are served offline as HTML");
+    assert!(!html.contains("cdn."), "no CDN: the docs must work offline");
+}
