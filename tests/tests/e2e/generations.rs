@@ -185,3 +185,37 @@ fn restart_keeps_generations_and_files() {
     assert_eq!(again.json()["images"], g["images"]);
     assert_eq!(second.download(&g["images"][0]).0.bytes, before);
 }
+
+#[test]
+fn a_job_whose_worker_died_is_taken_up_again_after_its_lease() {
+    use easel::db::GenerationDb;
+    let tmp = tempfile::tempdir().unwrap();
+    // A server that made one generation gives us a valid stored request to replay.
+    let mut first = TestServer::start_in(tmp.path(), |_| {});
+    let template = first.generate(small("recovered"));
+    first.stop();
+
+    // Simulate a worker that claimed a job and died: the row is `running` with a lapsed lease.
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let id = rt.block_on(async {
+        let url = format!("sqlite://{}", tmp.path().join("easel.db").display());
+        let db = easel::db::sqlite::Sqlite::connect(&url).await.unwrap();
+        let mut row = db.get_generation(template["id"].as_str().unwrap()).await.unwrap().unwrap();
+        row.id = easel::service::new_id("gen");
+        row.status = "queued".into();
+        row.attempts = 0;
+        db.insert_generation(&row).await.unwrap();
+        let now = easel::service::now_ms();
+        let claimed = db.claim("wrk_dead", now, now - 1).await.unwrap().unwrap();
+        assert_eq!(claimed.id, row.id);
+        assert!(!db.heartbeat(&row.id, "wrk_other", now + 1000).await.unwrap(), "only the owner may renew");
+        row.id
+    });
+
+    let second = TestServer::start_in(tmp.path(), |_| {});
+    let g = second.poll(&id);
+    assert_eq!(g["status"], "succeeded", "{g}");
+    assert_eq!(g["attempts"], 2, "the dead worker's claim counts as an attempt");
+    assert_eq!(g["images"].as_array().unwrap().len(), 1, "stored once");
+    assert_eq!(second.download(&g["images"][0]).0.bytes, second.download(&template["images"][0]).0.bytes);
+}
