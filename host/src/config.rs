@@ -103,6 +103,8 @@ pub struct PluginsConfig {
     pub bundled: bool,
     /// Cache compiled components on disk (`<data_dir>/cache/plugins`).
     pub compile_cache: bool,
+    /// Watch the plugins directory and reload changed plugins without a restart.
+    pub watch: bool,
     /// Per plugin id: grants and settings (`[plugins.<id>]`).
     #[serde(flatten)]
     pub grants: BTreeMap<String, PluginGrant>,
@@ -110,7 +112,7 @@ pub struct PluginsConfig {
 
 impl Default for PluginsConfig {
     fn default() -> Self {
-        Self { dir: None, bundled: true, compile_cache: true, grants: BTreeMap::new() }
+        Self { dir: None, bundled: true, compile_cache: true, watch: true, grants: BTreeMap::new() }
     }
 }
 
@@ -120,6 +122,12 @@ impl Default for PluginsConfig {
 pub struct PluginGrant {
     /// Non-secret settings the plugin reads with `config.get`.
     pub config: BTreeMap<String, String>,
+    /// Outbound hosts granted (`https://host[:port]`, `*.` wildcards); effective = manifest ∩ this.
+    pub allowed_outbound_hosts: Vec<String>,
+    /// Allow private, loopback and link-local addresses (local backends and fixture tests only).
+    pub allow_private_ips: bool,
+    /// Secrets the host substitutes into the plugin's requests (`{{secret:NAME}}`); never shown to it.
+    pub secrets: BTreeMap<String, Secret>,
     /// Lower the manifest's memory limit (MiB).
     pub memory_mb: Option<u64>,
     /// Lower the manifest's time limit per call (ms).
@@ -142,6 +150,37 @@ impl Default for Config {
             limits: LimitsConfig::default(),
             plugins: PluginsConfig::default(),
         }
+    }
+}
+
+/// A secret value whose `Debug` prints `[redacted]`, so it never reaches a log.
+#[derive(Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wrap a value.
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    /// The value, for the one place that must use it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+impl Serialize for Secret {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        // Figment layers configuration through `Serialize`; keep the value so defaults merge,
+        // but nothing else in Easel serializes configuration.
+        s.serialize_str(&self.0)
     }
 }
 
@@ -285,6 +324,16 @@ mod tests {
         let err = Config::load(Some(&file), &Overrides::default()).unwrap_err().to_string();
         assert!(err.contains("jobs.workers"), "{err}");
         assert!(Config::load(Some(&dir.path().join("missing.toml")), &Overrides::default()).is_err());
+    }
+
+    #[test]
+    fn secrets_are_redacted_in_debug() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("easel.toml");
+        std::fs::write(&file, "[plugins.gemini]\nsecrets = { GEMINI_API_KEY = \"hunter2\" }\n").unwrap();
+        let c = Config::load(Some(&file), &Overrides::default()).unwrap();
+        assert_eq!(c.plugins.grants["gemini"].secrets["GEMINI_API_KEY"].expose(), "hunter2");
+        assert!(!format!("{c:?}").contains("hunter2"));
     }
 
     #[test]

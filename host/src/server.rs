@@ -25,6 +25,11 @@ pub async fn build_app(config: Config) -> anyhow::Result<App> {
     std::fs::create_dir_all(&plugins_dir).ok();
     let plugins_config = config.plugins.clone();
     let registry = tokio::task::spawn_blocking(move || Registry::load(runtime, plugins_config, plugins_dir)).await?;
+    if config.plugins.watch
+        && let Err(e) = registry.watch()
+    {
+        tracing::warn!(error = %format!("{e:#}"), "cannot watch the plugins directory; use POST /v1/plugins/reload");
+    }
     for failure in &registry.catalog().failures {
         tracing::warn!(plugin = %failure.name, error = %failure.error, "plugin not loaded");
     }

@@ -33,7 +33,7 @@ pub const API_VERSION: &str = "0.1.0";
 
 #[doc(hidden)]
 pub mod bindings {
-    /// Generated bindings of the `provider-plugin` world.
+    /// Generated bindings of the `provider-plugin` world (also the home of the shared interfaces).
     pub mod provider {
         wit_bindgen::generate!({
             world: "provider-plugin",
@@ -41,6 +41,54 @@ pub mod bindings {
             pub_export_macro: true,
             export_macro_name: "export_provider_world",
             default_bindings_module: "easel_plugin_sdk::bindings::provider",
+        });
+    }
+
+    /// Generated bindings of the `style-pack-plugin` world.
+    pub mod style_pack {
+        wit_bindgen::generate!({
+            world: "style-pack-plugin",
+            path: "wit",
+            pub_export_macro: true,
+            export_macro_name: "export_style_pack_world",
+            default_bindings_module: "easel_plugin_sdk::bindings::style_pack",
+            with: {
+                "easel:plugin/types@0.1.0": crate::bindings::provider::easel::plugin::types,
+                "easel:plugin/log@0.1.0": crate::bindings::provider::easel::plugin::log,
+                "easel:plugin/config@0.1.0": crate::bindings::provider::easel::plugin::config,
+            },
+        });
+    }
+
+    /// Generated bindings of the `cropper-plugin` world.
+    pub mod cropper {
+        wit_bindgen::generate!({
+            world: "cropper-plugin",
+            path: "wit",
+            pub_export_macro: true,
+            export_macro_name: "export_cropper_world",
+            default_bindings_module: "easel_plugin_sdk::bindings::cropper",
+            with: {
+                "easel:plugin/types@0.1.0": crate::bindings::provider::easel::plugin::types,
+                "easel:plugin/log@0.1.0": crate::bindings::provider::easel::plugin::log,
+                "easel:plugin/config@0.1.0": crate::bindings::provider::easel::plugin::config,
+            },
+        });
+    }
+
+    /// Generated bindings of the `filter-plugin` world.
+    pub mod filter {
+        wit_bindgen::generate!({
+            world: "filter-plugin",
+            path: "wit",
+            pub_export_macro: true,
+            export_macro_name: "export_filter_world",
+            default_bindings_module: "easel_plugin_sdk::bindings::filter",
+            with: {
+                "easel:plugin/types@0.1.0": crate::bindings::provider::easel::plugin::types,
+                "easel:plugin/log@0.1.0": crate::bindings::provider::easel::plugin::log,
+                "easel:plugin/config@0.1.0": crate::bindings::provider::easel::plugin::config,
+            },
         });
     }
 }
@@ -63,10 +111,16 @@ pub mod host {
     }
 
     /// Report progress of the current call: `fraction` 0.0..=1.0 and a short stage label.
+    ///
+    /// Available to providers only (other kinds are not long-running).
     pub fn progress(fraction: f32, stage: &str) {
         wit::progress::report(fraction, stage);
     }
 }
 
+pub mod cropper;
+pub mod filter;
+pub mod http;
 pub mod image;
 pub mod provider;
+pub mod style_pack;

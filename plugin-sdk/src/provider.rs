@@ -149,6 +149,7 @@ pub use abi::Guest as __Guest;
 macro_rules! register_provider {
     ($ty:ty) => {
         #[doc(hidden)]
+        #[allow(dead_code)]
         struct __EaselProviderExport;
 
         impl $crate::provider::__Guest for __EaselProviderExport {
@@ -162,6 +163,8 @@ macro_rules! register_provider {
             }
         }
 
+        // Component exports exist only on wasm; native builds (unit tests) skip them.
+        #[cfg(target_arch = "wasm32")]
         $crate::bindings::provider::export_provider_world!(__EaselProviderExport with_types_in $crate::bindings::provider);
     };
 }

@@ -2,9 +2,11 @@
 //! every error), and the OpenAPI service. Handlers are thin: parse, call a service, map.
 
 pub mod body;
+pub mod catalog;
 pub mod generations;
 pub mod images;
 pub mod models;
+pub mod plugins;
 pub mod problem;
 pub mod system;
 
@@ -27,7 +29,14 @@ pub fn request_id() -> String {
 }
 
 /// All OpenAPI operations, in the order they appear in the docs.
-pub type Apis = (generations::GenerationsApi, images::ImagesApi, models::ModelsApi, system::SystemApi);
+pub type Apis = (
+    generations::GenerationsApi,
+    images::ImagesApi,
+    models::ModelsApi,
+    catalog::CatalogApi,
+    plugins::PluginsApi,
+    system::SystemApi,
+);
 
 /// The OpenAPI service, with no host-dependent fields (so the committed spec is stable).
 pub fn openapi_service(app: Option<App>) -> OpenApiService<Apis, ()> {
@@ -35,6 +44,8 @@ pub fn openapi_service(app: Option<App>) -> OpenApiService<Apis, ()> {
         generations::GenerationsApi { app: app.clone() },
         images::ImagesApi { app: app.clone() },
         models::ModelsApi { app: app.clone() },
+        catalog::CatalogApi { app: app.clone() },
+        plugins::PluginsApi { app: app.clone() },
         system::SystemApi { app },
     );
     OpenApiService::new(apis, "Easel", env!("CARGO_PKG_VERSION"))
@@ -137,6 +148,10 @@ pub enum Tag {
     Images,
     /// The model catalogue, filled by provider plugins.
     Models,
+    /// Styles, archetypes and filters, filled by plugins.
+    Catalog,
+    /// Loaded plugins and reload.
+    Plugins,
     /// Health and metadata.
     System,
 }

@@ -95,7 +95,7 @@ impl ModelsApi {
             .values()
             .flat_map(|p| {
                 let provider = p.manifest.id.clone();
-                p.info.models.iter().map(move |m| Model {
+                p.models().iter().map(move |m| Model {
                     id: format!("{provider}/{}", m.id),
                     provider: provider.clone(),
                     name: m.name.clone(),

@@ -11,6 +11,12 @@ pub const API_VERSION: &str = "0.1.0";
 pub enum PluginKind {
     /// Makes images from prompts (world `provider-plugin`).
     Provider,
+    /// Style templates (world `style-pack-plugin`).
+    StylePack,
+    /// Archetypes, crops and background removal (world `cropper-plugin`).
+    Cropper,
+    /// Editing filters (world `filter-plugin`).
+    Filter,
 }
 
 impl PluginKind {
@@ -18,6 +24,9 @@ impl PluginKind {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Provider => "provider",
+            Self::StylePack => "style-pack",
+            Self::Cropper => "cropper",
+            Self::Filter => "filter",
         }
     }
 }

@@ -1,21 +1,26 @@
 //! The plugin registry: loads the bundled plugins and those in the plugins directory, keeps a
-//! linked, described instance-template of each, and runs calls in a sandbox.
+//! linked, described instance-template of each, runs calls in a sandbox, and swaps in a new
+//! catalog atomically on reload (calls in flight finish on the plugin they started with).
 
+pub mod http;
 pub mod manifest;
 pub mod runtime;
+pub mod watch;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use arc_swap::ArcSwap;
-
 use anyhow::Context;
+use arc_swap::ArcSwap;
 use sha2::{Digest, Sha256};
 
 use crate::config::PluginsConfig;
 use manifest::{Manifest, PluginKind};
-use runtime::{CallContext, HostState, MemoryCapExceeded, ProgressSink, Runtime, abi, bindings};
+use runtime::{
+    CallContext, HostState, Linked, MemoryCapExceeded, ProgressSink, Runtime, abi, cropper_abi, filter_abi,
+    style_abi, types,
+};
 
 /// Plugins built into the binary by `host/build.rs`.
 pub mod bundled {
@@ -41,6 +46,19 @@ impl Source {
     }
 }
 
+/// What a plugin said about itself when it loaded.
+#[derive(Clone, Debug)]
+pub enum Described {
+    /// A provider's models.
+    Provider(abi::ProviderInfo),
+    /// A style pack's templates.
+    StylePack(Vec<style_abi::Template>),
+    /// A cropper's archetypes.
+    Cropper(Vec<cropper_abi::Archetype>),
+    /// A filter plugin's filters.
+    Filter(Vec<filter_abi::FilterInfo>),
+}
+
 /// A loaded, linked and described plugin.
 pub struct Plugin {
     /// Its manifest.
@@ -49,27 +67,35 @@ pub struct Plugin {
     pub source: Source,
     /// Hex SHA-256 of the component.
     pub sha256: String,
+    /// Hex SHA-256 of `plugin.toml`, to skip unchanged plugins on reload.
+    manifest_sha256: String,
     /// Effective limits and settings (manifest lowered by the operator's grant).
     call: CallContext,
-    pre: bindings::ProviderPluginPre<HostState>,
-    /// What `describe` returned at load.
-    pub info: abi::ProviderInfo,
+    linked: Linked,
+    /// What it described at load.
+    pub described: Described,
+    /// Effective outbound hosts (manifest patterns the operator also granted).
+    pub granted_hosts: Vec<String>,
+    /// When it was loaded.
+    pub loaded_at: chrono::DateTime<chrono::Utc>,
     runtime: Arc<Runtime>,
 }
 
 /// A plugin that failed to load, and why.
 #[derive(Clone, Debug)]
 pub struct LoadFailure {
-    /// Folder name (or id when known).
+    /// Plugin id when the manifest could be read, else the folder name.
     pub name: String,
     /// Where it was found.
     pub source: Source,
     /// Plain-words reason.
     pub error: String,
+    /// True when an older version of the plugin keeps serving.
+    pub previous_serving: bool,
 }
 
 /// Why a plugin call failed.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum CallError {
     /// The plugin answered with an error of its own.
     #[error("{kind}: {message}")]
@@ -88,54 +114,151 @@ pub enum CallError {
     /// The plugin trapped (panicked, hit `unreachable`, or broke the ABI).
     #[error("the plugin crashed: {0}")]
     Trap(String),
+    /// The plugin is not of the kind the call needs (a host bug or a swapped plugin).
+    #[error("the plugin is not a {0}")]
+    WrongKind(&'static str),
 }
+
+type Store = wasmtime::Store<HostState>;
 
 impl Plugin {
     fn context(&self, progress: Option<ProgressSink>) -> CallContext {
         CallContext { progress, ..self.call.clone() }
     }
 
-    /// Run `generate` in a fresh sandbox on a blocking thread.
+    /// Run `f` in a fresh sandbox, synchronously.
+    fn call_sync<T>(
+        &self,
+        progress: Option<ProgressSink>,
+        f: impl FnOnce(&mut Store, &Linked) -> wasmtime::Result<Result<T, types::PluginError>>,
+    ) -> Result<T, CallError> {
+        let mut store = self.runtime.store(self.context(progress));
+        match f(&mut store, &self.linked) {
+            Ok(Ok(v)) => Ok(v),
+            Ok(Err(e)) => Err(plugin_error(e)),
+            Err(e) => Err(classify_trap(e, self.call.timeout_ms)),
+        }
+    }
+
+    /// Run `f` in a fresh sandbox on a blocking thread.
+    async fn call<T: Send + 'static>(
+        self: &Arc<Self>,
+        progress: Option<ProgressSink>,
+        f: impl FnOnce(&mut Store, &Linked) -> wasmtime::Result<Result<T, types::PluginError>> + Send + 'static,
+    ) -> Result<T, CallError> {
+        let this = Arc::clone(self);
+        tokio::task::spawn_blocking(move || this.call_sync(progress, f))
+            .await
+            .unwrap_or_else(|e| Err(CallError::Trap(format!("the call's thread failed: {e}"))))
+    }
+
+    /// `provider.generate`.
     pub async fn generate(
         self: &Arc<Self>,
         request: abi::GenerateRequest,
         progress: Option<ProgressSink>,
     ) -> Result<abi::GenerateResponse, CallError> {
-        let this = Arc::clone(self);
-        let timeout_ms = self.call.timeout_ms;
-        tokio::task::spawn_blocking(move || {
-            let mut store = this.runtime.store(this.context(progress));
-            let result = this
-                .pre
-                .instantiate(&mut store)
-                .and_then(|instance| instance.easel_plugin_provider().call_generate(&mut store, &request));
-            match result {
-                Ok(Ok(response)) => Ok(response),
-                Ok(Err(e)) => Err(plugin_error(e)),
-                Err(e) => Err(classify_trap(e, timeout_ms)),
-            }
+        self.call(progress, move |store, linked| match linked {
+            Linked::Provider(pre) => pre.instantiate(&mut *store)?.easel_plugin_provider().call_generate(store, &request),
+            _ => Ok(Err(wrong_kind("provider"))),
         })
         .await
-        .unwrap_or_else(|e| Err(CallError::Trap(format!("the call's thread failed: {e}"))))
     }
 
-    /// Run `describe` in a fresh sandbox (synchronously; used at load and by benchmarks).
-    pub fn describe_now(&self) -> Result<abi::ProviderInfo, CallError> {
-        let mut store = self.runtime.store(self.context(None));
-        self.pre
-            .instantiate(&mut store)
-            .and_then(|instance| instance.easel_plugin_provider().call_describe(&mut store))
-            .map_err(|e| classify_trap(e, self.call.timeout_ms))
+    /// `style-pack.apply`.
+    pub async fn apply_style(
+        self: &Arc<Self>,
+        id: String,
+        request: style_abi::StyleRequest,
+    ) -> Result<style_abi::Styled, CallError> {
+        self.call(None, move |store, linked| match linked {
+            Linked::StylePack(pre) => pre.instantiate(&mut *store)?.easel_plugin_style_pack().call_apply(store, &id, &request),
+            _ => Ok(Err(wrong_kind("style-pack"))),
+        })
+        .await
+    }
+
+    /// `cropper.plan`.
+    pub async fn plan_crop(
+        self: &Arc<Self>,
+        image: types::Image,
+        target: types::AspectRatio,
+        anchor: cropper_abi::Anchor,
+    ) -> Result<types::Rect, CallError> {
+        self.call(None, move |store, linked| match linked {
+            Linked::Cropper(pre) => pre.instantiate(&mut *store)?.easel_plugin_cropper().call_plan(store, &image, target, anchor),
+            _ => Ok(Err(wrong_kind("cropper"))),
+        })
+        .await
+    }
+
+    /// `cropper.remove-background`.
+    pub async fn remove_background(self: &Arc<Self>, image: types::Image, options_json: String) -> Result<types::Image, CallError> {
+        self.call(None, move |store, linked| match linked {
+            Linked::Cropper(pre) => {
+                pre.instantiate(&mut *store)?.easel_plugin_cropper().call_remove_background(store, &image, &options_json)
+            }
+            _ => Ok(Err(wrong_kind("cropper"))),
+        })
+        .await
+    }
+
+    /// `filter.apply`.
+    pub async fn apply_filter(
+        self: &Arc<Self>,
+        id: String,
+        image: types::Image,
+        intensity: f32,
+        params_json: String,
+    ) -> Result<types::Image, CallError> {
+        self.call(None, move |store, linked| match linked {
+            Linked::Filter(pre) => {
+                pre.instantiate(&mut *store)?.easel_plugin_filter().call_apply(store, &id, &image, intensity, &params_json)
+            }
+            _ => Ok(Err(wrong_kind("filter"))),
+        })
+        .await
+    }
+
+    /// Ask the plugin to describe itself (synchronously; at load, and in benchmarks).
+    pub fn describe_now(&self) -> Result<Described, CallError> {
+        self.call_sync(None, |store, linked| {
+            Ok(Ok(match linked {
+                Linked::Provider(pre) => Described::Provider(pre.instantiate(&mut *store)?.easel_plugin_provider().call_describe(store)?),
+                Linked::StylePack(pre) => {
+                    Described::StylePack(pre.instantiate(&mut *store)?.easel_plugin_style_pack().call_templates(store)?)
+                }
+                Linked::Cropper(pre) => Described::Cropper(pre.instantiate(&mut *store)?.easel_plugin_cropper().call_archetypes(store)?),
+                Linked::Filter(pre) => Described::Filter(pre.instantiate(&mut *store)?.easel_plugin_filter().call_filters(store)?),
+            }))
+        })
+    }
+
+    /// The provider's models (empty for other kinds).
+    pub fn models(&self) -> &[abi::Model] {
+        match &self.described {
+            Described::Provider(info) => &info.models,
+            _ => &[],
+        }
     }
 
     /// A model of this plugin by its id without the plugin prefix.
     pub fn model(&self, id: &str) -> Option<&abi::Model> {
-        self.info.models.iter().find(|m| m.id == id)
+        self.models().iter().find(|m| m.id == id)
+    }
+
+    /// Names of the secrets this plugin may use (declared and configured); never the values.
+    pub fn secret_names(&self) -> Vec<String> {
+        self.call.http.as_ref().map(|h| h.secrets.keys().cloned().collect()).unwrap_or_default()
     }
 }
 
-fn plugin_error(e: bindings::easel::plugin::types::PluginError) -> CallError {
-    use bindings::easel::plugin::types::PluginError as E;
+fn wrong_kind(kind: &'static str) -> types::PluginError {
+    types::PluginError::Internal(CallError::WrongKind(kind).to_string())
+}
+
+fn plugin_error(e: types::PluginError) -> CallError {
+    use types::PluginError as E;
     let (kind, message) = match e {
         E::InvalidInput(m) => ("invalid_input", m),
         E::Unsupported(m) => ("unsupported", m),
@@ -162,75 +285,170 @@ fn classify_trap(e: wasmtime::Error, timeout_ms: u64) -> CallError {
     CallError::Trap(root.lines().next().unwrap_or("trap").to_string())
 }
 
+/// One consistent view of the loaded plugins.
+#[derive(Default)]
+pub struct Catalog {
+    /// By plugin id.
+    pub plugins: BTreeMap<String, Arc<Plugin>>,
+    /// Plugins that failed to load at the last (re)load.
+    pub failures: Vec<LoadFailure>,
+    /// When this catalog was built.
+    pub generation: u64,
+}
+
+impl Catalog {
+    /// Plugins of one kind, by id.
+    pub fn of_kind(&self, kind: PluginKind) -> impl Iterator<Item = &Arc<Plugin>> {
+        self.plugins.values().filter(move |p| p.manifest.kind == kind)
+    }
+
+    /// The style template with this id, and the pack that has it.
+    pub fn style(&self, id: &str) -> Option<(Arc<Plugin>, style_abi::Template)> {
+        self.of_kind(PluginKind::StylePack).find_map(|p| match &p.described {
+            Described::StylePack(ts) => ts.iter().find(|t| t.id == id).map(|t| (Arc::clone(p), t.clone())),
+            _ => None,
+        })
+    }
+
+    /// The archetype with this id, and the cropper that has it.
+    pub fn archetype(&self, id: &str) -> Option<(Arc<Plugin>, cropper_abi::Archetype)> {
+        self.of_kind(PluginKind::Cropper).find_map(|p| match &p.described {
+            Described::Cropper(xs) => xs.iter().find(|a| a.id == id).map(|a| (Arc::clone(p), a.clone())),
+            _ => None,
+        })
+    }
+
+    /// The cropper used when a request names no archetype: `archetypes` if loaded, else any.
+    pub fn default_cropper(&self) -> Option<Arc<Plugin>> {
+        self.plugins
+            .get("archetypes")
+            .filter(|p| p.manifest.kind == PluginKind::Cropper)
+            .or_else(|| self.of_kind(PluginKind::Cropper).next())
+            .cloned()
+    }
+
+    /// The filter with this id, and the plugin that has it.
+    pub fn filter(&self, id: &str) -> Option<(Arc<Plugin>, filter_abi::FilterInfo)> {
+        self.of_kind(PluginKind::Filter).find_map(|p| match &p.described {
+            Described::Filter(fs) => fs.iter().find(|f| f.id == id).map(|f| (Arc::clone(p), f.clone())),
+            _ => None,
+        })
+    }
+}
+
 /// All plugins known to this process.
 pub struct Registry {
     runtime: Arc<Runtime>,
     config: PluginsConfig,
     dir: PathBuf,
     state: ArcSwap<Catalog>,
-}
-
-/// One consistent view of the loaded plugins.
-#[derive(Default)]
-pub struct Catalog {
-    /// By plugin id.
-    pub plugins: BTreeMap<String, Arc<Plugin>>,
-    /// Plugins that failed to load.
-    pub failures: Vec<LoadFailure>,
+    reload_lock: std::sync::Mutex<()>,
+    /// The runtime that performs plugins' HTTP requests (None outside a runtime: no HTTP).
+    handle: Option<tokio::runtime::Handle>,
+    /// The directory watcher, when hot reload is on.
+    watcher: std::sync::Mutex<Option<Box<dyn std::any::Any + Send>>>,
 }
 
 impl Registry {
     /// Load every plugin: bundled ones first, then the folders in `dir` (a folder plugin with
     /// the id of a bundled one replaces it). Failures are recorded, not fatal.
     pub fn load(runtime: Arc<Runtime>, config: PluginsConfig, dir: PathBuf) -> Arc<Self> {
-        let registry = Arc::new(Self { runtime, config, dir, state: ArcSwap::from_pointee(Catalog::default()) });
+        let registry = Arc::new(Self {
+            runtime,
+            config,
+            dir,
+            state: ArcSwap::from_pointee(Catalog::default()),
+            reload_lock: std::sync::Mutex::new(()),
+            handle: tokio::runtime::Handle::try_current().ok(),
+            watcher: std::sync::Mutex::new(None),
+        });
         registry.reload();
         registry
     }
 
-    /// Re-read every plugin and swap the catalog in one step.
-    pub fn reload(&self) {
-        let mut catalog = Catalog::default();
+    /// The folder scanned for plugins.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Re-read every plugin and swap the catalog in one step. Unchanged plugins are kept as
+    /// they are; a plugin whose new version fails keeps its old version serving.
+    pub fn reload(&self) -> Arc<Catalog> {
+        let _guard = self.reload_lock.lock().unwrap_or_else(|e| e.into_inner());
+        let old = self.catalog();
+        let mut catalog = Catalog { generation: old.generation + 1, ..Catalog::default() };
         if self.config.bundled {
             for (name, manifest, wasm) in bundled::BUNDLED {
-                match self.load_one(manifest, wasm, Source::Bundled) {
+                let reuse = old.plugins.values().find(|p| {
+                    p.source == Source::Bundled && p.manifest_sha256 == hex::encode(Sha256::digest(manifest.as_bytes()))
+                });
+                let result = match reuse {
+                    Some(p) => Ok(Arc::clone(p)),
+                    None => self.load_one(manifest, wasm, Source::Bundled).map(Arc::new),
+                };
+                match result {
                     Ok(p) => {
-                        catalog.plugins.insert(p.manifest.id.clone(), Arc::new(p));
+                        catalog.plugins.insert(p.manifest.id.clone(), p);
                     }
                     Err(e) => catalog.failures.push(LoadFailure {
                         name: name.to_string(),
                         source: Source::Bundled,
                         error: format!("{e:#}"),
+                        previous_serving: false,
                     }),
                 }
             }
         }
         for folder in plugin_folders(&self.dir) {
-            let name = folder.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
-            match self.load_folder(&folder) {
+            let previous = old.plugins.values().find(|p| p.source == Source::Directory(folder.clone())).cloned();
+            match self.load_folder(&folder, previous.as_ref()) {
                 Ok(p) => {
-                    if let Some(old) = catalog.plugins.get(&p.manifest.id) {
-                        tracing::info!(plugin = %p.manifest.id, replaced = old.source.as_str(), "plugin folder overrides");
+                    if let Some(existing) = catalog.plugins.get(&p.manifest.id)
+                        && existing.source != Source::Bundled
+                    {
+                        catalog.failures.push(LoadFailure {
+                            name: p.manifest.id.clone(),
+                            source: Source::Directory(folder.clone()),
+                            error: format!("another folder already provides plugin id {:?}", p.manifest.id),
+                            previous_serving: false,
+                        });
+                        continue;
                     }
-                    catalog.plugins.insert(p.manifest.id.clone(), Arc::new(p));
+                    catalog.plugins.insert(p.manifest.id.clone(), p);
                 }
                 Err(e) => {
-                    tracing::warn!(plugin = %name, error = %format!("{e:#}"), "plugin failed to load");
+                    let error = format!("{e:#}");
+                    let name = previous.as_ref().map(|p| p.manifest.id.clone()).unwrap_or_else(|| {
+                        folder.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default()
+                    });
+                    tracing::warn!(plugin = %name, %error, "plugin failed to load");
+                    let previous_serving = previous.is_some();
+                    if let Some(p) = previous {
+                        catalog.plugins.insert(p.manifest.id.clone(), p);
+                    }
                     catalog.failures.push(LoadFailure {
                         name,
                         source: Source::Directory(folder.clone()),
-                        error: format!("{e:#}"),
+                        error,
+                        previous_serving,
                     });
                 }
             }
         }
         for p in catalog.plugins.values() {
-            tracing::info!(
-                plugin = %p.manifest.id, version = %p.manifest.version, source = p.source.as_str(),
-                models = p.info.models.len(), "plugin loaded"
-            );
+            if !old.plugins.get(&p.manifest.id).is_some_and(|o| Arc::ptr_eq(o, p)) {
+                tracing::info!(
+                    plugin = %p.manifest.id, kind = p.manifest.kind.as_str(), version = %p.manifest.version,
+                    source = p.source.as_str(), "plugin loaded"
+                );
+            }
         }
-        self.state.store(Arc::new(catalog));
+        for id in old.plugins.keys().filter(|id| !catalog.plugins.contains_key(*id)) {
+            tracing::info!(plugin = %id, "plugin removed");
+        }
+        let catalog = Arc::new(catalog);
+        self.state.store(Arc::clone(&catalog));
+        catalog
     }
 
     /// The current catalog.
@@ -246,17 +464,24 @@ impl Registry {
         Some((plugin, model))
     }
 
-    fn load_folder(&self, folder: &Path) -> anyhow::Result<Plugin> {
+    fn load_folder(&self, folder: &Path, previous: Option<&Arc<Plugin>>) -> anyhow::Result<Arc<Plugin>> {
         let manifest_path = folder.join("plugin.toml");
         let text = std::fs::read_to_string(&manifest_path)
             .with_context(|| format!("reading {}", manifest_path.display()))?;
         let manifest = Manifest::parse(&text)?;
         let wasm_path = folder.join(&manifest.wasm);
         let wasm = std::fs::read(&wasm_path).with_context(|| format!("reading {}", wasm_path.display()))?;
-        self.load_one(&text, &wasm, Source::Directory(folder.to_path_buf()))
+        if let Some(p) = previous
+            && p.sha256 == hex::encode(Sha256::digest(&wasm))
+            && p.manifest_sha256 == hex::encode(Sha256::digest(text.as_bytes()))
+        {
+            return Ok(Arc::clone(p));
+        }
+        self.load_one(&text, &wasm, Source::Directory(folder.to_path_buf())).map(Arc::new)
     }
 
-    fn load_one(&self, manifest_text: &str, wasm: &[u8], source: Source) -> anyhow::Result<Plugin> {
+    /// Validate, compile, link and describe one plugin.
+    pub fn load_one(&self, manifest_text: &str, wasm: &[u8], source: Source) -> anyhow::Result<Plugin> {
         let manifest = Manifest::parse(manifest_text)?;
         let grant = self.config.grants.get(&manifest.id).cloned().unwrap_or_default();
         if grant.disabled {
@@ -268,54 +493,152 @@ impl Registry {
         {
             anyhow::bail!("{} has sha256 {sha256}, but plugin.toml says {expected}", manifest.wasm);
         }
-        let PluginKind::Provider = manifest.kind;
+        check_abi_stamp(wasm)?;
         let component = self.runtime.compile(wasm).with_context(|| format!("compiling {}", manifest.wasm))?;
-        let pre = self.runtime.provider(&component)?;
+        let linked = self.runtime.link(manifest.kind, &component)?;
+        let (http, granted_hosts) = self.http_policy(&manifest, &grant)?;
         let call = CallContext {
             plugin_id: manifest.id.as_str().into(),
             config: Arc::new(grant.config.clone()),
             memory_mb: grant.memory_mb.map_or(manifest.limits.memory_mb, |m| m.min(manifest.limits.memory_mb)),
             timeout_ms: grant.timeout_ms.map_or(manifest.limits.timeout_ms, |t| t.min(manifest.limits.timeout_ms)),
             progress: None,
+            http,
         };
         let mut plugin = Plugin {
+            manifest_sha256: hex::encode(Sha256::digest(manifest_text.as_bytes())),
             manifest,
             source,
             sha256,
             call,
-            pre,
-            info: abi::ProviderInfo { models: Vec::new() },
+            linked,
+            described: Described::Filter(Vec::new()),
+            granted_hosts,
+            loaded_at: chrono::Utc::now(),
             runtime: Arc::clone(&self.runtime),
         };
-        plugin.info = plugin.describe_now().context("describe() failed")?;
-        validate_models(&plugin.info)?;
+        plugin.described = plugin.describe_now().context("describing itself failed")?;
+        validate_described(&plugin.described)?;
         Ok(plugin)
+    }
+
+    fn http_policy(
+        &self,
+        manifest: &Manifest,
+        grant: &crate::config::PluginGrant,
+    ) -> anyhow::Result<(Option<Arc<http::HttpPolicy>>, Vec<String>)> {
+        let asked = &manifest.permissions.allowed_outbound_hosts;
+        if manifest.kind != PluginKind::Provider {
+            anyhow::ensure!(
+                asked.is_empty() && manifest.permissions.secrets.is_empty(),
+                "only provider plugins may ask for outbound hosts or secrets"
+            );
+            return Ok((None, Vec::new()));
+        }
+        let parse = |list: &[String], what: &str| -> anyhow::Result<Vec<http::HostPattern>> {
+            list.iter()
+                .map(|s| http::HostPattern::parse(s).map_err(|e| anyhow::anyhow!("{what}: {e}")))
+                .collect()
+        };
+        let asked_patterns = parse(asked, "permissions.allowed_outbound_hosts")?;
+        let granted_patterns = parse(&grant.allowed_outbound_hosts, "the operator's allowed_outbound_hosts")?;
+        let effective: Vec<String> =
+            asked.iter().filter(|a| grant.allowed_outbound_hosts.iter().any(|g| g == *a)).cloned().collect();
+        let secrets = grant
+            .secrets
+            .iter()
+            .filter(|(k, _)| manifest.permissions.secrets.contains(k))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        let Some(handle) = self.handle.clone() else { return Ok((None, effective)) };
+        Ok((
+            Some(Arc::new(http::HttpPolicy {
+                asked: asked_patterns,
+                granted: granted_patterns,
+                allow_private_ips: grant.allow_private_ips,
+                declared_secrets: manifest.permissions.secrets.clone(),
+                secrets,
+                max_response_bytes: manifest.limits.max_response_bytes,
+                handle,
+            })),
+            effective,
+        ))
     }
 }
 
-fn validate_models(info: &abi::ProviderInfo) -> anyhow::Result<()> {
-    for m in &info.models {
-        let ok = !m.id.is_empty()
-            && m.id.len() <= 128
-            && m.id.chars().all(|c| c.is_ascii_alphanumeric() || "-_./:".contains(c));
-        anyhow::ensure!(ok, "describe(): model id {:?} must be 1-128 of a-z A-Z 0-9 - _ . / :", m.id);
-        anyhow::ensure!(m.max_n >= 1, "describe(): model {} has max_n 0", m.id);
-        anyhow::ensure!(
-            m.any_size || !m.native_sizes.is_empty(),
-            "describe(): model {} has neither any_size nor native sizes",
-            m.id
-        );
-        anyhow::ensure!(
-            !m.any_size || (m.min_side >= 1 && m.min_side <= m.max_side),
-            "describe(): model {} has an empty size range",
-            m.id
-        );
+/// Refuse components built for another ABI before compiling them: a component built with the
+/// SDK names its interfaces `easel:plugin/<interface>@<version>` in its type information.
+fn check_abi_stamp(wasm: &[u8]) -> anyhow::Result<()> {
+    anyhow::ensure!(wasm.starts_with(b"\0asm"), "not a WebAssembly file");
+    anyhow::ensure!(
+        wasm.get(4..8) == Some(&[0x0d, 0x00, 0x01, 0x00][..]),
+        "not a WebAssembly component (core modules are not plugins; build for wasm32-wasip2)"
+    );
+    let prefix = b"easel:plugin/";
+    let stamp = format!("@{}", manifest::API_VERSION);
+    let mut seen = false;
+    for (i, _) in wasm.windows(prefix.len()).enumerate().filter(|(_, w)| *w == prefix) {
+        seen = true;
+        let tail = &wasm[i + prefix.len()..wasm.len().min(i + prefix.len() + 64)];
+        let end = tail.iter().position(|b| !(b.is_ascii_alphanumeric() || b"-@.".contains(b))).unwrap_or(tail.len());
+        if tail[..end].ends_with(stamp.as_bytes()) {
+            return Ok(());
+        }
+    }
+    anyhow::ensure!(seen, "the component does not implement any easel:plugin interface");
+    anyhow::bail!(
+        "the component was built for another version of the easel:plugin ABI; this Easel speaks {}",
+        manifest::API_VERSION
+    )
+}
+
+fn validate_described(described: &Described) -> anyhow::Result<()> {
+    let id_ok = |id: &str| {
+        !id.is_empty() && id.len() <= 128 && id.chars().all(|c| c.is_ascii_alphanumeric() || "-_./:".contains(c))
+    };
+    match described {
+        Described::Provider(info) => {
+            for m in &info.models {
+                anyhow::ensure!(id_ok(&m.id), "describe(): model id {:?} must be 1-128 of a-z A-Z 0-9 - _ . / :", m.id);
+                anyhow::ensure!(m.max_n >= 1, "describe(): model {} has max_n 0", m.id);
+                anyhow::ensure!(
+                    m.any_size || !m.native_sizes.is_empty(),
+                    "describe(): model {} has neither any_size nor native sizes",
+                    m.id
+                );
+                anyhow::ensure!(
+                    !m.any_size || (m.min_side >= 1 && m.min_side <= m.max_side),
+                    "describe(): model {} has an empty size range",
+                    m.id
+                );
+            }
+        }
+        Described::StylePack(ts) => {
+            for t in ts {
+                anyhow::ensure!(id_ok(&t.id), "templates(): bad template id {:?}", t.id);
+                anyhow::ensure!(
+                    serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(&t.defaults_json).is_ok(),
+                    "templates(): {} has defaults-json that is not a JSON object",
+                    t.id
+                );
+            }
+        }
+        Described::Cropper(xs) => {
+            for a in xs {
+                anyhow::ensure!(id_ok(&a.id), "archetypes(): bad archetype id {:?}", a.id);
+            }
+        }
+        Described::Filter(fs) => {
+            for f in fs {
+                anyhow::ensure!(id_ok(&f.id), "filters(): bad filter id {:?}", f.id);
+            }
+        }
     }
     Ok(())
 }
 
 /// Sub-folders of `dir` that hold a `plugin.toml`, sorted by name.
-fn plugin_folders(dir: &Path) -> Vec<PathBuf> {
+pub fn plugin_folders(dir: &Path) -> Vec<PathBuf> {
     let Ok(entries) = std::fs::read_dir(dir) else { return Vec::new() };
     let mut folders: Vec<_> =
         entries.flatten().map(|e| e.path()).filter(|p| p.join("plugin.toml").is_file()).collect();

@@ -11,16 +11,65 @@ use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
 use wasmtime::{Engine, ResourceLimiter, Store};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
-/// Generated from `plugin-sdk/wit`: the same files the SDK compiles against.
+use super::manifest::PluginKind;
+
+/// Generated from `plugin-sdk/wit`: the same files the SDK compiles against. One module per
+/// world; the shared interfaces (`types`, `log`, `config`) are generated once, in `provider`.
 pub mod bindings {
-    wasmtime::component::bindgen!({
-        path: "../plugin-sdk/wit",
-        world: "provider-plugin",
-    });
+    /// The `provider-plugin` world (and the shared interfaces).
+    pub mod provider {
+        wasmtime::component::bindgen!({
+            path: "../plugin-sdk/wit",
+            world: "provider-plugin",
+        });
+    }
+
+    /// The `style-pack-plugin` world.
+    pub mod style_pack {
+        wasmtime::component::bindgen!({
+            path: "../plugin-sdk/wit",
+            world: "style-pack-plugin",
+            with: {
+                "easel:plugin/types": super::provider::easel::plugin::types,
+                "easel:plugin/log": super::provider::easel::plugin::log,
+                "easel:plugin/config": super::provider::easel::plugin::config,
+            },
+        });
+    }
+
+    /// The `cropper-plugin` world.
+    pub mod cropper {
+        wasmtime::component::bindgen!({
+            path: "../plugin-sdk/wit",
+            world: "cropper-plugin",
+            with: {
+                "easel:plugin/types": super::provider::easel::plugin::types,
+                "easel:plugin/log": super::provider::easel::plugin::log,
+                "easel:plugin/config": super::provider::easel::plugin::config,
+            },
+        });
+    }
+
+    /// The `filter-plugin` world.
+    pub mod filter {
+        wasmtime::component::bindgen!({
+            path: "../plugin-sdk/wit",
+            world: "filter-plugin",
+            with: {
+                "easel:plugin/types": super::provider::easel::plugin::types,
+                "easel:plugin/log": super::provider::easel::plugin::log,
+                "easel:plugin/config": super::provider::easel::plugin::config,
+            },
+        });
+    }
 }
 
-use bindings::easel::plugin as wit;
-pub use bindings::exports::easel::plugin::provider as abi;
+use bindings::provider::easel::plugin as wit;
+pub use bindings::provider::easel::plugin::types;
+pub use bindings::provider::exports::easel::plugin::provider as abi;
+pub use bindings::cropper::exports::easel::plugin::cropper as cropper_abi;
+pub use bindings::filter::exports::easel::plugin::filter as filter_abi;
+pub use bindings::style_pack::exports::easel::plugin::style_pack as style_abi;
 
 /// wasmtime has its own error type; convert at the boundary.
 fn wt<T>(r: wasmtime::Result<T>) -> anyhow::Result<T> {
@@ -36,7 +85,10 @@ pub type ProgressSink = Arc<dyn Fn(f32, &str) + Send + Sync>;
 /// The shared wasmtime engine and linker.
 pub struct Runtime {
     engine: Engine,
-    linker: Linker<HostState>,
+    providers: Linker<HostState>,
+    style_packs: Linker<HostState>,
+    croppers: Linker<HostState>,
+    filters: Linker<HostState>,
     /// Whether the pooling allocator could be used (it falls back to on-demand).
     pub pooling: bool,
 }
@@ -52,9 +104,19 @@ impl Runtime {
                 (Self::engine(cache_dir, false)?, false)
             }
         };
-        let mut linker = Linker::new(&engine);
-        wt(wasmtime_wasi::p2::add_to_linker_sync(&mut linker)).context("linking WASI")?;
-        wt(bindings::ProviderPlugin::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)).context("linking host imports")?;
+        let base = || -> anyhow::Result<Linker<HostState>> {
+            let mut linker = Linker::new(&engine);
+            wt(wasmtime_wasi::p2::add_to_linker_sync(&mut linker)).context("linking WASI")?;
+            Ok(linker)
+        };
+        let mut providers = base()?;
+        wt(bindings::provider::ProviderPlugin::add_to_linker::<_, HasSelf<_>>(&mut providers, |s| s))?;
+        let mut style_packs = base()?;
+        wt(bindings::style_pack::StylePackPlugin::add_to_linker::<_, HasSelf<_>>(&mut style_packs, |s| s))?;
+        let mut croppers = base()?;
+        wt(bindings::cropper::CropperPlugin::add_to_linker::<_, HasSelf<_>>(&mut croppers, |s| s))?;
+        let mut filters = base()?;
+        wt(bindings::filter::FilterPlugin::add_to_linker::<_, HasSelf<_>>(&mut filters, |s| s))?;
 
         let weak = engine.weak();
         std::thread::Builder::new()
@@ -67,7 +129,7 @@ impl Runtime {
                 }
             })
             .context("starting the epoch thread")?;
-        Ok(Arc::new(Self { engine, linker, pooling }))
+        Ok(Arc::new(Self { engine, providers, style_packs, croppers, filters, pooling }))
     }
 
     fn engine(cache_dir: Option<&Path>, pooling: bool) -> anyhow::Result<Engine> {
@@ -97,10 +159,26 @@ impl Runtime {
         wt(Component::new(&self.engine, wasm))
     }
 
-    /// Link a provider component once; the result instantiates cheaply per call.
-    pub fn provider(&self, component: &Component) -> anyhow::Result<bindings::ProviderPluginPre<HostState>> {
-        let pre = wt(self.linker.instantiate_pre(component)).context("the component's imports cannot be satisfied")?;
-        wt(bindings::ProviderPluginPre::new(pre)).context("the component does not export the provider interface")
+    /// Link a component of `kind` once; the result instantiates cheaply per call. Fails with
+    /// a plain message when the component imports something the kind may not use or does not
+    /// export the kind's interface.
+    pub fn link(&self, kind: PluginKind, component: &Component) -> anyhow::Result<Linked> {
+        let linker = match kind {
+            PluginKind::Provider => &self.providers,
+            PluginKind::StylePack => &self.style_packs,
+            PluginKind::Cropper => &self.croppers,
+            PluginKind::Filter => &self.filters,
+        };
+        let pre = wt(linker.instantiate_pre(component)).with_context(|| {
+            format!("the component imports something a {} plugin is not given", kind.as_str())
+        })?;
+        let exports = || format!("the component does not export the {} interface of easel:plugin@0.1.0", kind.as_str());
+        Ok(match kind {
+            PluginKind::Provider => Linked::Provider(wt(bindings::provider::ProviderPluginPre::new(pre)).with_context(exports)?),
+            PluginKind::StylePack => Linked::StylePack(wt(bindings::style_pack::StylePackPluginPre::new(pre)).with_context(exports)?),
+            PluginKind::Cropper => Linked::Cropper(wt(bindings::cropper::CropperPluginPre::new(pre)).with_context(exports)?),
+            PluginKind::Filter => Linked::Filter(wt(bindings::filter::FilterPluginPre::new(pre)).with_context(exports)?),
+        })
     }
 
     /// A fresh store for one call, with `memory_mb` and `timeout_ms` enforced.
@@ -110,6 +188,7 @@ impl Runtime {
             wasi: WasiCtx::builder().build(),
             table: ResourceTable::new(),
             limiter: Limiter { max_memory: ctx.memory_mb.saturating_mul(1 << 20) as usize, memory_mb: ctx.memory_mb },
+            deadline: std::time::Instant::now() + Duration::from_millis(ctx.timeout_ms),
             ctx,
         };
         let mut store = Store::new(&self.engine, state);
@@ -118,6 +197,18 @@ impl Runtime {
         store.epoch_deadline_trap();
         store
     }
+}
+
+/// A linked component of one kind.
+pub enum Linked {
+    /// A model provider.
+    Provider(bindings::provider::ProviderPluginPre<HostState>),
+    /// A style pack.
+    StylePack(bindings::style_pack::StylePackPluginPre<HostState>),
+    /// An archetype cropper.
+    Cropper(bindings::cropper::CropperPluginPre<HostState>),
+    /// A set of filters.
+    Filter(bindings::filter::FilterPluginPre<HostState>),
 }
 
 /// Who is calling, with which settings and limits.
@@ -133,6 +224,8 @@ pub struct CallContext {
     pub timeout_ms: u64,
     /// Where progress goes (None: dropped).
     pub progress: Option<ProgressSink>,
+    /// Outbound HTTP policy (providers only; None: every fetch is denied).
+    pub http: Option<Arc<super::http::HttpPolicy>>,
 }
 
 /// Per-call state the host imports see.
@@ -140,7 +233,9 @@ pub struct HostState {
     wasi: WasiCtx,
     table: ResourceTable,
     limiter: Limiter,
-    ctx: CallContext,
+    pub(crate) ctx: CallContext,
+    /// When the call's time budget ends (host calls such as HTTP get only what is left).
+    pub(crate) deadline: std::time::Instant,
 }
 
 impl WasiView for HostState {

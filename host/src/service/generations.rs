@@ -415,7 +415,7 @@ pub fn draw_size(model: &abi::Model, w: u32, h: u32) -> Result<(u32, u32), Strin
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plugins::runtime::bindings::easel::plugin::types::AspectRatio;
+    use crate::plugins::runtime::types::AspectRatio;
 
     fn native_model() -> abi::Model {
         let s = |w: u32, h: u32| abi::NativeSize { aspect_ratio: AspectRatio { width: w, height: h }, width: w, height: h };

@@ -38,7 +38,9 @@ impl From<CallError> for JobFailure {
     fn from(e: CallError) -> Self {
         let code = match e {
             CallError::Plugin { .. } => ErrorCode::ProviderError,
-            CallError::Timeout(_) | CallError::Memory(_) | CallError::Trap(_) => ErrorCode::PluginError,
+            CallError::Timeout(_) | CallError::Memory(_) | CallError::Trap(_) | CallError::WrongKind(_) => {
+                ErrorCode::PluginError
+            }
         };
         Self::new(code, e.to_string())
     }

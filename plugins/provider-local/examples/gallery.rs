@@ -68,10 +68,8 @@ fn main() {
         let start = Instant::now();
         let pixels = render(&params);
         let elapsed = start.elapsed();
-        let name: String = prompt
-            .chars()
-            .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '-' })
-            .collect();
+        let name: String =
+            prompt.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '-' }).collect();
         let path = out.join(format!("{i:02}-{name}-s{seed}.png"));
         write_png(&path, width, height, &pixels);
         println!("{:>7.1} ms  {}", elapsed.as_secs_f64() * 1000.0, path.display());

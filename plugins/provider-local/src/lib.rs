@@ -1,6 +1,8 @@
 //! `local`: Easel's offline provider. Its one model, `procedural`, draws deterministic
 //! procedural art from the prompt's words and the seed. It is not an AI model.
 
+#![warn(missing_docs)]
+
 pub mod art;
 
 use easel_plugin_sdk::provider::*;

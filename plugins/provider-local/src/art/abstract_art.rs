@@ -5,13 +5,15 @@ use std::cell::RefCell;
 
 use super::Scene;
 use super::canvas::{Finish, Layer, Paper};
-use super::color::{Rgb, add, clamp01, mix, scale, smoothstep};
+use super::color::{Rgb, add, clamp01, fmax, mix, round, scale, smoothstep};
 use super::layers::{Glow, Sky, gradient};
 use super::noise::{Field, Rng, fbm2};
 use super::shapes::{Fill, Sdf, Shape, Shapes};
 
-const FLOW: &[&str] = &["marble", "flow", "fluid", "swirl", "topographic", "contour", "wave", "liquid", "psychedelic", "fractal"];
-const TILES: &[&str] = &["bauhaus", "geometric", "tile", "tiles", "grid", "mosaic", "shape", "modernist", "circle", "pattern"];
+const FLOW: &[&str] =
+    &["marble", "flow", "fluid", "swirl", "topographic", "contour", "wave", "liquid", "psychedelic", "fractal"];
+const TILES: &[&str] =
+    &["bauhaus", "geometric", "tile", "tiles", "grid", "mosaic", "shape", "modernist", "circle", "pattern"];
 const BLOBS: &[&str] = &["gradient", "blur", "mesh", "aura", "dreamy", "glow", "bokeh", "smooth"];
 
 /// A 256-entry colour ramp through `stops` (evenly spaced).
@@ -30,7 +32,8 @@ fn ramp(stops: &[Rgb]) -> Vec<Rgb> {
 /// lines of constant width.
 struct Flow {
     value: Field,
-    slope: Field,
+    /// Pixels per contour band: `1 / (|∇value| · bands)`.
+    spacing: Field,
     relief: Field,
     ramp: Vec<Rgb>,
     bands: f32,
@@ -44,14 +47,14 @@ impl Layer for Flow {
         let mut s = self.scratch.borrow_mut();
         let [v, g, r] = &mut *s;
         self.value.row(y, v);
-        self.slope.row(y, g);
+        self.spacing.row(y, g);
         self.relief.row(y, r);
         for (i, px) in row.iter_mut().enumerate() {
             let t = clamp01(v[i]);
-            let mut c = scale(self.ramp[(t * 255.0) as usize], 1.0 + r[i]);
+            let mut c = scale(self.ramp[(t * 255.0) as i32 as usize], 1.0 + r[i]);
             if let Some(line) = self.line {
                 let b = t * self.bands;
-                let dist = (b - b.round()).abs() / (g[i] * self.bands).max(1e-4);
+                let dist = (b - round(b)).abs() * g[i];
                 let k = clamp01(self.line_w - dist);
                 c = mix(c, line, k * 0.85);
             }
@@ -105,7 +108,8 @@ pub fn build(scene: &Scene) -> (Vec<Box<dyn Layer>>, Finish) {
         1 => tiles(scene, &mut rng),
         _ => blobs(scene, &mut rng),
     };
-    let finish = Finish { vignette: 0.2, grain: if variant == 1 { 0.05 } else { 0.03 }, dither: true, seed: scene.seed };
+    let finish =
+        Finish { vignette: 0.2, grain: if variant == 1 { 0.05 } else { 0.03 }, dither: true, seed: scene.seed };
     (layers, finish)
 }
 
@@ -122,25 +126,26 @@ fn flow(scene: &Scene, rng: &mut Rng) -> Vec<Box<dyn Layer>> {
     let cell = cell_for(unit);
     let f = |x: f32, y: f32| {
         let (x, y) = (x * freq, y * freq);
-        let qx = fbm2(x, y, 4, seed ^ 11);
-        let qy = fbm2(x + 5.2, y + 1.3, 4, seed ^ 12);
-        let rx = fbm2(x + warp * qx + 1.7, y + warp * qy + 9.2, 4, seed ^ 13);
-        let ry = fbm2(x + warp * qx + 8.3, y + warp * qy + 2.8, 4, seed ^ 14);
+        let qx = fbm2(x, y, 3, seed ^ 11);
+        let qy = fbm2(x + 5.2, y + 1.3, 3, seed ^ 12);
+        let rx = fbm2(x + warp * qx + 1.7, y + warp * qy + 9.2, 3, seed ^ 13);
+        let ry = fbm2(x + warp * qx + 8.3, y + warp * qy + 2.8, 3, seed ^ 14);
         fbm2(x + warp * rx, y + warp * ry, 4, seed)
     };
     // Stretch the narrow middle range of fBm to the full ramp.
     let value = Field::new(w, h, cell, |x, y| smoothstep(0.12, 0.88, f(x, y)));
     // Gradient magnitude (for constant-width contours) and an emboss term, per pixel.
-    let slope = value.derive(|_, dx, dy| (dx * dx + dy * dy).sqrt());
+    let bands = rng.range(8.0, 18.0);
+    let spacing = value.derive(|_, dx, dy| 1.0 / fmax((dx * dx + dy * dy).sqrt() * bands, 1e-4));
     let relief = value.derive(|_, dx, dy| ((dx - dy) * unit * 0.05).clamp(-0.12, 0.12));
     let stops = [pal.sky[0], pal.accents[0], pal.sky[2], pal.accents[1], mix(pal.light, pal.accents[3], 0.5)];
     let line = rng.chance(0.7).then(|| mix(pal.light, pal.sky[3], 0.3));
     vec![Box::new(Flow {
         value,
-        slope,
+        spacing,
         relief,
         ramp: ramp(&stops),
-        bands: rng.range(8.0, 18.0),
+        bands,
         line,
         line_w: (unit / 700.0).max(0.8),
         scratch: RefCell::new([vec![0.0; w], vec![0.0; w], vec![0.0; w]]),
@@ -214,7 +219,7 @@ fn blobs(scene: &Scene, rng: &mut Rng) -> Vec<Box<dyn Layer>> {
         }
         scale(acc, 1.0 / total.max(1e-6))
     };
-    let channels = [0, 1, 2].map(|i| Field::new(w, h, cell, |x, y| colour_at(x, y)[i]));
+    let channels = Field::many(w, h, cell, colour_at);
     vec![Box::new(Blobs { channels, scratch: RefCell::new([vec![0.0; w], vec![0.0; w], vec![0.0; w]]) })]
 }
 
@@ -249,10 +254,19 @@ pub fn portrait(scene: &Scene) -> (Vec<Box<dyn Layer>>, Finish) {
     let head_ry = s * 0.155;
     let figure = |dx: f32| -> Sdf {
         let head = Sdf::Ellipse { c: [cx + dx, head_y], r: [head_rx, head_ry] };
-        let neck = Sdf::RoundBox { c: [cx + dx, head_y + head_ry * 1.1], half: [head_rx * 0.42, head_ry * 0.5], round: head_rx * 0.15 };
+        let neck = Sdf::RoundBox {
+            c: [cx + dx, head_y + head_ry * 1.1],
+            half: [head_rx * 0.42, head_ry * 0.5],
+            round: head_rx * 0.15,
+        };
         let sy = head_y + head_ry * 1.45 + s * 0.17;
         let shoulders = Sdf::Ellipse { c: [cx + dx, sy], r: [s * 0.34, s * 0.17] };
-        let torso = Sdf::polygon(&[[cx + dx - s * 0.34, sy], [cx + dx + s * 0.34, sy], [cx + dx + s * 0.4, hf + 2.0], [cx + dx - s * 0.4, hf + 2.0]]);
+        let torso = Sdf::polygon(&[
+            [cx + dx - s * 0.34, sy],
+            [cx + dx + s * 0.34, sy],
+            [cx + dx + s * 0.4, hf + 2.0],
+            [cx + dx - s * 0.4, hf + 2.0],
+        ]);
         head.union(neck).union(shoulders).union(torso)
     };
     let hair_style = rng.below(3);

@@ -36,7 +36,13 @@ impl Finish {
 }
 
 /// Paint `layers` bottom-up into a `width`×`height` RGBA8 buffer.
-pub fn compose(width: usize, height: usize, background: Rgb, layers: &[Box<dyn Layer + '_>], finish: Finish) -> Vec<u8> {
+pub fn compose(
+    width: usize,
+    height: usize,
+    background: Rgb,
+    layers: &[Box<dyn Layer + '_>],
+    finish: Finish,
+) -> Vec<u8> {
     let mut out = vec![0u8; width * height * 4];
     let mut row = vec![background; width];
     let fx = |x: usize, n: usize| {
@@ -64,10 +70,10 @@ pub fn compose(width: usize, height: usize, background: Rgb, layers: &[Box<dyn L
                 // A per-row LCG: cheap, and different for every pixel.
                 state = state.wrapping_mul(0x0019_660d).wrapping_add(0x3c6e_f35f);
                 let h = state ^ (state >> 15);
-                let g = finish.grain * ((h >> 24) as f32 * (1.0 / 256.0) - 0.5);
-                px[0] = quantise(v[0] + g, ((h & 0xff) as f32 - 127.5) * dither);
-                px[1] = quantise(v[1] + g, (((h >> 8) & 0xff) as f32 - 127.5) * dither);
-                px[2] = quantise(v[2] + g, (((h >> 16) & 0xff) as f32 - 127.5) * dither);
+                let g = finish.grain * ((h >> 24) as i32 as f32 * (1.0 / 256.0) - 0.5);
+                px[0] = quantise(v[0] + g, ((h & 0xff) as i32 as f32 - 127.5) * dither);
+                px[1] = quantise(v[1] + g, (((h >> 8) & 0xff) as i32 as f32 - 127.5) * dither);
+                px[2] = quantise(v[2] + g, (((h >> 16) & 0xff) as i32 as f32 - 127.5) * dither);
             } else {
                 px[0] = quantise(v[0], 0.0);
                 px[1] = quantise(v[1], 0.0);
@@ -82,8 +88,10 @@ pub fn compose(width: usize, height: usize, background: Rgb, layers: &[Box<dyn L
 /// Round a channel value to a byte, with `dither` in `-0.5..0.5` LSB.
 #[inline]
 fn quantise(v: f32, dither: f32) -> u8 {
-    // `as u8` saturates, so out-of-range values clamp to 0 and 255.
-    (v * 255.0 + 0.5 + dither) as u8
+    // Adding 2^23 leaves the value rounded to an integer in the low mantissa bits: no
+    // float-to-int conversion (with its saturation checks) at all, identical on every target.
+    let t = (v * 255.0 + dither).clamp(0.0, 255.0);
+    ((t + 8_388_608.0).to_bits() & 0xff) as u8
 }
 
 /// A plain colour over the whole picture.

@@ -8,11 +8,7 @@ pub const WHITE: Rgb = [1.0, 1.0, 1.0];
 
 /// A colour from a `0xRRGGBB` literal.
 pub const fn hex(v: u32) -> Rgb {
-    [
-        ((v >> 16) & 0xff) as f32 / 255.0,
-        ((v >> 8) & 0xff) as f32 / 255.0,
-        (v & 0xff) as f32 / 255.0,
-    ]
+    [((v >> 16) & 0xff) as f32 / 255.0, ((v >> 8) & 0xff) as f32 / 255.0, (v & 0xff) as f32 / 255.0]
 }
 
 /// Linear interpolation from `a` (t = 0) to `b` (t = 1).
@@ -37,6 +33,25 @@ pub fn scale(a: Rgb, k: f32) -> Rgb {
 #[inline]
 pub fn luma(c: Rgb) -> f32 {
     0.2126 * c[0] + 0.7152 * c[1] + 0.0722 * c[2]
+}
+
+/// The smaller of `a` and `b`. Unlike `f32::min` this is a plain comparison, which stays
+/// inline on wasm (where `f32::min` becomes a call to `fminf`).
+#[inline]
+pub fn fmin(a: f32, b: f32) -> f32 {
+    if b < a { b } else { a }
+}
+
+/// The larger of `a` and `b` (a plain comparison, like [`fmin`]).
+#[inline]
+pub fn fmax(a: f32, b: f32) -> f32 {
+    if b > a { b } else { a }
+}
+
+/// `x` rounded to the nearest integer, halves up (inline on every target, unlike `f32::round`).
+#[inline]
+pub fn round(x: f32) -> f32 {
+    (x + 0.5).floor()
 }
 
 /// `x` clamped to `0.0..=1.0`.

@@ -8,20 +8,37 @@ use super::Scene;
 use super::canvas::{Finish, Layer};
 use super::color::{Rgb, WHITE, clamp01, mix, scale, smoothstep};
 use super::layers::{
-    Aurora, Blend, Body, Celestial, Clouds, Dot, Dots, Glow, Halo, Lava, Nebula, NeonGrid, Sky, Water,
-    darkness_gain, gradient,
+    Aurora, Blend, Body, Celestial, Clouds, Dot, Dots, Glow, Halo, Lava, Nebula, NeonGrid, Sky, Water, darkness_gain,
+    gradient,
 };
-use super::shapes::{Sdf, Shape, Shapes};
 use super::noise::{Field, Rng, fbm1, fbm2, value1};
-use super::palette::Theme;
+use super::palette::{THEMES, Theme};
+use super::shapes::{Sdf, Shape, Shapes};
 use super::terrain::{self, Ridge, Windows};
 
-const CITY: &[&str] = &["city", "cities", "skyline", "town", "building", "skyscraper", "metropoli", "downtown", "urban", "street", "tower"];
-const OCEAN: &[&str] = &["ocean", "sea", "water", "beach", "coast", "lake", "wave", "shore", "bay", "harbor", "harbour", "river", "island", "seascape", "tropical"];
-const MOUNTAIN: &[&str] = &["mountain", "peak", "alp", "alpine", "summit", "himalaya", "cliff", "range", "ridge", "mount"];
+const CITY: &[&str] = &[
+    "city",
+    "cities",
+    "skyline",
+    "town",
+    "building",
+    "skyscraper",
+    "metropoli",
+    "downtown",
+    "urban",
+    "street",
+    "tower",
+];
+const OCEAN: &[&str] = &[
+    "ocean", "sea", "water", "beach", "coast", "lake", "wave", "shore", "bay", "harbor", "harbour", "river", "island",
+    "seascape", "tropical",
+];
+const MOUNTAIN: &[&str] =
+    &["mountain", "peak", "alp", "alpine", "summit", "himalaya", "cliff", "range", "ridge", "mount"];
 const VOLCANO: &[&str] = &["volcano", "volcanic", "eruption", "erupting", "crater"];
 const SHORE: &[&str] = &["lake", "river", "bay", "fjord", "harbor", "harbour", "island", "shore", "coast", "lagoon"];
-const HILL: &[&str] = &["hill", "valley", "countryside", "field", "farm", "prairie", "meadow", "landscape", "grassland"];
+const HILL: &[&str] =
+    &["hill", "valley", "countryside", "field", "farm", "prairie", "meadow", "landscape", "grassland"];
 const FOREST: &[&str] = &["forest", "jungle", "wood", "tree", "pine", "woodland", "rainforest", "grove", "taiga"];
 const DESERT: &[&str] = &["desert", "dune", "sand", "sahara", "arid"];
 const SUN: &[&str] = &["sun", "sunny", "sunshine", "sunlight", "sunset", "sunrise", "dawn"];
@@ -35,7 +52,8 @@ const SNOWFALL: &[&str] = &["snow", "snowfall", "snowing", "blizzard", "snowflak
 const SNOWCAP: &[&str] = &["snow", "snowy", "alp", "alpine", "glacier", "winter", "ice", "icy", "frozen", "himalaya"];
 const EMBERS: &[&str] = &["ember", "spark", "fire", "flame", "volcano", "lava"];
 const LEAVES: &[&str] = &["leaf", "leave", "foliage"];
-const FLOWERS: &[&str] = &["flower", "blossom", "bloom", "garden", "meadow", "floral", "tulip", "rose", "poppy", "daisy", "wildflower"];
+const FLOWERS: &[&str] =
+    &["flower", "blossom", "bloom", "garden", "meadow", "floral", "tulip", "rose", "poppy", "daisy", "wildflower"];
 const FIREFLIES: &[&str] = &["firefly", "fireflie", "magical", "enchanted", "fairy"];
 
 /// What a silhouette layer is made of.
@@ -68,20 +86,67 @@ struct Light {
     r: f32,
 }
 
+/// What a landscape contains, decided from the words and the seed before anything is drawn.
+struct Plan {
+    /// Silhouette layers, far to near.
+    kinds: Vec<Kind>,
+    floor: Floor,
+    horizon: f32,
+    night: bool,
+    space: bool,
+    volcano: bool,
+    forest: bool,
+    flowers: bool,
+    /// Every theme the words ask for (the palette follows only the first).
+    themes: Vec<Theme>,
+}
+
+impl Plan {
+    fn themed(&self, theme: Theme) -> bool {
+        self.themes.contains(&theme)
+    }
+
+    fn flat_floor(&self) -> bool {
+        matches!(self.floor, Floor::Water | Floor::Grid | Floor::Lava)
+    }
+}
+
+/// The sky's colours and lights, which the terrain and water below reflect.
+struct SkyInfo {
+    lut: Vec<Rgb>,
+    sun: Option<Light>,
+    moon: Option<Light>,
+}
+
 /// Build the layers of a landscape for `scene`.
 pub fn build(scene: &Scene) -> (Vec<Box<dyn Layer>>, Finish) {
-    let (w, h, unit) = (scene.width, scene.height, scene.unit);
-    let (wf, hf) = (w as f32, h as f32);
-    let words = scene.words;
-    let pal = scene.palette;
-    let themed = |t: Theme| scene.theme == Some(t) || t.wanted(words);
     let mut rng = scene.rng.derive("layout");
-    let night = pal.darkness >= 0.6;
-    let space = themed(Theme::Space);
+    let plan = plan(scene, &mut rng);
+    let mut layers: Vec<Box<dyn Layer>> = Vec::new();
+    let sky = sky(scene, &plan, &mut rng, &mut layers);
+    let nearest = terrain(scene, &plan, &sky, &mut rng, &mut layers);
+    floor(scene, &plan, &sky, &mut rng, &mut layers);
+    particles(scene, &plan, nearest.as_ref(), &mut rng, &mut layers);
+    let finish = Finish {
+        vignette: if plan.night { 0.45 } else { 0.3 },
+        grain: if plan.themed(Theme::Noir) { 0.09 } else { 0.03 },
+        dither: true,
+        seed: scene.seed,
+    };
+    (layers, finish)
+}
 
-    // --- What is in the picture -------------------------------------------------------
-    let mut kinds: Vec<Kind> = Vec::new();
+/// Decide what the picture contains.
+fn plan(scene: &Scene, rng: &mut Rng) -> Plan {
+    let hf = scene.height as f32;
+    let words = scene.words;
+    let themes: Vec<Theme> =
+        scene.theme.into_iter().chain(THEMES.iter().map(|&(t, _)| t).filter(|t| t.wanted(words))).collect();
+    let themed = |t: Theme| themes.contains(&t);
     let refuse = |k: &[&str]| words.refuses(k);
+    let night = scene.palette.darkness >= 0.6;
+    let space = themed(Theme::Space);
+    let mut kinds: Vec<Kind> = Vec::new();
     let mut mountains = words.has(MOUNTAIN);
     let mut volcano = words.has(VOLCANO);
     let mut hills = words.has(HILL);
@@ -146,7 +211,13 @@ pub fn build(scene: &Scene) -> (Vec<Box<dyn Layer>>, Finish) {
     };
     let flat_floor = matches!(floor, Floor::Water | Floor::Grid | Floor::Lava);
     if mountains {
-        let n = if flat_floor { 1 + rng.below(2) } else if hills || forest || city || desert { 2 } else { 3 + rng.below(2) };
+        let n = if flat_floor {
+            1 + rng.below(2)
+        } else if hills || forest || city || desert {
+            2
+        } else {
+            3 + rng.below(2)
+        };
         kinds.extend(std::iter::repeat_n(Kind::Mountain, n));
     }
     if volcano {
@@ -159,7 +230,7 @@ pub fn build(scene: &Scene) -> (Vec<Box<dyn Layer>>, Finish) {
         kinds.extend(std::iter::repeat_n(Kind::Dune, if flat_floor { 1 } else { 3 }));
     }
     if hills {
-        let count = if flat_floor { 1 } else if forest { 1 } else { 2 + rng.below(2) };
+        let count = if flat_floor || forest { 1 } else { 2 + rng.below(2) };
         kinds.extend(std::iter::repeat_n(Kind::Hill, count));
     }
     if city {
@@ -186,20 +257,34 @@ pub fn build(scene: &Scene) -> (Vec<Box<dyn Layer>>, Finish) {
         Floor::Land => hf * rng.range(0.42, 0.56),
     };
 
-    // --- Sky --------------------------------------------------------------------------
+    Plan { kinds, floor, horizon, night, space, volcano, forest, flowers, themes }
+}
+
+/// Sky layers: gradient and glow, nebula, stars, aurora, sun, moon, planet and clouds.
+fn sky(scene: &Scene, plan: &Plan, rng: &mut Rng, layers: &mut Vec<Box<dyn Layer>>) -> SkyInfo {
+    let (w, h, unit) = (scene.width, scene.height, scene.unit);
+    let (wf, hf) = (w as f32, h as f32);
+    let (words, pal) = (scene.words, scene.palette);
+    let refuse = |k: &[&str]| words.refuses(k);
+    let themed = |t: Theme| plan.themed(t);
+    let Plan { horizon, night, space, volcano, .. } = *plan;
     let lut = gradient(
         h,
         &[(0.0, pal.sky[0]), (horizon * 0.45, pal.sky[1]), (horizon * 0.82, pal.sky[2]), (horizon, pal.sky[3])],
     );
     let low_sun = themed(Theme::Sunset) || themed(Theme::Sunrise) || themed(Theme::Neon);
-    let sun_wanted = !refuse(SUN)
-        && (words.has(SUN) || low_sun || themed(Theme::Desert) || (!night && !space && rng.chance(0.5)));
+    let sun_wanted =
+        !refuse(SUN) && (words.has(SUN) || low_sun || themed(Theme::Desert) || (!night && !space && rng.chance(0.5)));
     let moon_wanted = !refuse(MOON) && !sun_wanted && (words.has(MOON) || (night && !space && rng.chance(0.85)));
     let min_side = wf.min(hf);
     let sky_h = horizon.min(hf);
     let sun = sun_wanted.then(|| {
         let r = (unit * rng.range(0.06, 0.095)).min(min_side * 0.3).max(3.0);
-        let x = wf * rng.range(0.22, 0.78);
+        let x = if volcano {
+            wf * if rng.chance(0.5) { rng.range(0.1, 0.24) } else { rng.range(0.76, 0.9) }
+        } else {
+            wf * rng.range(0.22, 0.78)
+        };
         let y = if low_sun || themed(Theme::Fire) {
             horizon - r * rng.range(0.1, 1.5)
         } else {
@@ -209,7 +294,13 @@ pub fn build(scene: &Scene) -> (Vec<Box<dyn Layer>>, Finish) {
     });
     let moon = moon_wanted.then(|| {
         let r = (unit * rng.range(0.035, 0.065)).min(min_side * 0.25).max(3.0);
-        Light { x: wf * rng.range(0.15, 0.85), y: sky_h * rng.range(0.15, 0.45), r }
+        // Keep clear of a volcano's crater in the middle.
+        let x = if volcano {
+            wf * if rng.chance(0.5) { rng.range(0.08, 0.24) } else { rng.range(0.76, 0.92) }
+        } else {
+            wf * rng.range(0.15, 0.85)
+        };
+        Light { x, y: sky_h * rng.range(0.15, 0.45), r }
     });
     let glow = match (sun, moon) {
         (Some(s), _) => Some(Glow {
@@ -220,7 +311,9 @@ pub fn build(scene: &Scene) -> (Vec<Box<dyn Layer>>, Finish) {
             colour: pal.glow,
             strength: 0.3 + 0.25 * pal.darkness.min(0.6),
         }),
-        (None, Some(m)) => Some(Glow { cx: m.x, cy: m.y, radius: m.r * 2.0, squash: 1.0, colour: pal.glow, strength: 0.22 }),
+        (None, Some(m)) => {
+            Some(Glow { cx: m.x, cy: m.y, radius: m.r * 2.0, squash: 1.0, colour: pal.glow, strength: 0.22 })
+        }
         (None, None) if !space => Some(Glow {
             cx: wf * rng.range(0.3, 0.7),
             cy: horizon,
@@ -231,9 +324,9 @@ pub fn build(scene: &Scene) -> (Vec<Box<dyn Layer>>, Finish) {
         }),
         _ => None,
     };
-    let mut layers: Vec<Box<dyn Layer>> = vec![Box::new(Sky::new(w, lut.clone(), glow))];
+    layers.push(Box::new(Sky::new(w, lut.clone(), glow)));
 
-    let cell = ((unit / 160.0) as usize).clamp(2, 32);
+    let cell = field_cell(unit);
     let galaxy = !refuse(GALAXY) && (space || words.has(GALAXY) || (night && !refuse(STARS) && rng.chance(0.35)));
     if galaxy {
         layers.push(Box::new(nebula(scene, &mut rng.derive("nebula"), horizon, cell, space)));
@@ -286,11 +379,29 @@ pub fn build(scene: &Scene) -> (Vec<Box<dyn Layer>>, Finish) {
         layers.push(Box::new(clouds(scene, &mut rng.derive("clouds"), horizon, cell, amount, sun.or(moon))));
     }
 
-    // --- Terrain ----------------------------------------------------------------------
-    let light_dir = match sun.or(moon) {
+    SkyInfo { lut, sun, moon }
+}
+
+/// Silhouette layers far to near (with lava flows on a volcano); returns the nearest.
+fn terrain(
+    scene: &Scene,
+    plan: &Plan,
+    sky: &SkyInfo,
+    rng: &mut Rng,
+    layers: &mut Vec<Box<dyn Layer>>,
+) -> Option<Ridge> {
+    let (w, h, unit) = (scene.width, scene.height, scene.unit);
+    let (wf, hf) = (w as f32, h as f32);
+    let (words, pal) = (scene.words, scene.palette);
+    let refuse = |k: &[&str]| words.refuses(k);
+    let themed = |t: Theme| plan.themed(t);
+    let (horizon, night, flat_floor) = (plan.horizon, plan.night, plan.flat_floor());
+    let kinds = &plan.kinds;
+    let light_dir = match sky.sun.or(sky.moon) {
         Some(l) if l.x < wf * 0.5 => -1.0,
         Some(_) => 1.0,
-        None => if rng.chance(0.5) { -1.0 } else { 1.0 },
+        None if rng.chance(0.5) => -1.0,
+        None => 1.0,
     };
     let n = kinds.len();
     let floor_y = hf - horizon;
@@ -380,7 +491,9 @@ pub fn build(scene: &Scene) -> (Vec<Box<dyn Layer>>, Finish) {
             Kind::Mountain => {
                 let amp = (unit * 0.36 * (1.0 - 0.4 * t)).min(horizon * 0.8);
                 ridge = ridge.shaded(light_dir, unit * 0.05, amp * 0.9, 2.5);
-                let snowy = words.has(SNOWCAP) || themed(Theme::Winter) || (!night && rng.chance(0.25) && scene.theme.is_none());
+                let snowy = words.has(SNOWCAP)
+                    || themed(Theme::Winter)
+                    || (!night && rng.chance(0.25) && scene.theme.is_none());
                 if snowy && !refuse(&["snow"]) {
                     let peak = ridge.top().iter().fold(f32::MAX, |m, &v| m.min(v));
                     let line = peak + (mean_top - peak) * lr.range(0.5, 0.9);
@@ -398,10 +511,8 @@ pub fn build(scene: &Scene) -> (Vec<Box<dyn Layer>>, Finish) {
             }
             Kind::Dune => ridge = ridge.shaded(light_dir, 1.0, unit * 0.25, 3.0),
             Kind::Hill => ridge = ridge.shaded(light_dir, unit * 0.02, unit * 0.08, 1.5),
-            Kind::City => {
-                if themed(Theme::Neon) {
-                    ridge = ridge.rim(scale(pal.accents[(i + 1) % 2], 0.25), unit * 0.012);
-                }
+            Kind::City if themed(Theme::Neon) => {
+                ridge = ridge.rim(scale(pal.accents[(i + 1) % 2], 0.25), unit * 0.012);
             }
             _ => {}
         }
@@ -414,12 +525,22 @@ pub fn build(scene: &Scene) -> (Vec<Box<dyn Layer>>, Finish) {
         let surface = crater.map(|_| ridge.top().to_vec());
         layers.push(Box::new(ridge));
         if let (Some((cx, rim_y, amp)), Some(surface)) = (crater, surface) {
-            lava_flows(scene, &mut lr, &mut layers, &surface, cx, rim_y, amp);
+            lava_flows(scene, &mut lr, layers, &surface, cx, rim_y, amp);
         }
     }
 
-    // --- Floor ------------------------------------------------------------------------
-    match floor {
+    nearest
+}
+
+/// The ground below the horizon when it is not terrain: water, a neon grid or lava.
+fn floor(scene: &Scene, plan: &Plan, sky: &SkyInfo, rng: &mut Rng, layers: &mut Vec<Box<dyn Layer>>) {
+    let (w, h, unit) = (scene.width, scene.height, scene.unit);
+    let (wf, hf) = (w as f32, h as f32);
+    let pal = scene.palette;
+    let horizon = plan.horizon;
+    let (lut, sun, moon) = (&sky.lut, sky.sun, sky.moon);
+    let cell = field_cell(unit);
+    match plan.floor {
         Floor::Water => {
             let span = (hf - horizon).max(1.0);
             let rows = (0..h)
@@ -476,11 +597,19 @@ pub fn build(scene: &Scene) -> (Vec<Box<dyn Layer>>, Finish) {
         }
         Floor::Land | Floor::Sky => {}
     }
+}
 
-    // --- Foreground particles ----------------------------------------------------------
+/// Foreground particles: flowers on the nearest meadow, fireflies, leaves, snow and embers.
+fn particles(scene: &Scene, plan: &Plan, nearest: Option<&Ridge>, rng: &mut Rng, layers: &mut Vec<Box<dyn Layer>>) {
+    let (w, h, unit) = (scene.width, scene.height, scene.unit);
+    let (wf, hf) = (w as f32, h as f32);
+    let (words, pal) = (scene.words, scene.palette);
+    let refuse = |k: &[&str]| words.refuses(k);
+    let themed = |t: Theme| plan.themed(t);
+    let Plan { horizon, night, forest, flowers, .. } = *plan;
     let area = wf * hf;
     let px_scale = (unit / 1024.0).max(0.5);
-    if flowers && let Some(near) = &nearest {
+    if flowers && let Some(near) = nearest {
         let mut fr = rng.derive("flowers");
         let mut dots = Vec::new();
         let count = (area / 450.0) as usize;
@@ -564,17 +693,23 @@ pub fn build(scene: &Scene) -> (Vec<Box<dyn Layer>>, Finish) {
             .collect();
         layers.push(Box::new(Dots::new(w, dots, Blend::Add, true, None)));
     }
-    let finish = Finish {
-        vignette: if night { 0.45 } else { 0.3 },
-        grain: if themed(Theme::Noir) { 0.09 } else { 0.03 },
-        dither: true,
-        seed: scene.seed,
-    };
-    (layers, finish)
+}
+
+/// Coarse grid step of noise fields: about 160 samples along the geometric-mean side.
+fn field_cell(unit: f32) -> usize {
+    ((unit / 160.0) as usize).clamp(2, 32)
 }
 
 /// Glowing lava streams down a volcano's front from its crater, and a glow above it.
-fn lava_flows(scene: &Scene, rng: &mut Rng, layers: &mut Vec<Box<dyn Layer>>, surface: &[f32], cx: f32, rim: f32, amp: f32) {
+fn lava_flows(
+    scene: &Scene,
+    rng: &mut Rng,
+    layers: &mut Vec<Box<dyn Layer>>,
+    surface: &[f32],
+    cx: f32,
+    rim: f32,
+    amp: f32,
+) {
     let pal = scene.palette;
     let w = scene.width;
     let mut flows = Shapes::new(w);
@@ -590,7 +725,11 @@ fn lava_flows(scene: &Scene, rng: &mut Rng, layers: &mut Vec<Box<dyn Layer>>, su
             if !inside(nx, ny) {
                 break;
             }
-            flows.push(Shape::solid(Sdf::Capsule { a: [x, y], b: [nx, ny], r: width * 2.5 }, pal.accents[1]).alpha(0.5).feather(width * 3.0));
+            flows.push(
+                Shape::solid(Sdf::Capsule { a: [x, y], b: [nx, ny], r: width * 2.5 }, pal.accents[1])
+                    .alpha(0.5)
+                    .feather(width * 3.0),
+            );
             flows.push(Shape::solid(Sdf::Capsule { a: [x, y], b: [nx, ny], r: width * 0.7 }, pal.accents[0]));
             (x, y) = (nx, ny);
         }
@@ -644,12 +783,13 @@ fn clouds(scene: &Scene, rng: &mut Rng, horizon: f32, cell: usize, amount: f32, 
     let density = |x: f32, y: f32| fbm2(x * freq + ox, y * freq * 2.6 + oy, 5, seed);
     let bottom = horizon.min(h as f32);
     let band = move |y: f32| smoothstep(0.0, bottom * 0.1, y) * (1.0 - smoothstep(bottom * 0.55, bottom * 0.97, y));
-    let cover = Field::new(w, h, cell, |x, y| {
-        let n = density(x, y);
-        smoothstep(threshold, threshold + 0.22, n) * band(y) * 0.92
-    });
     let step = unit * 0.02;
-    let lightf = Field::new(w, h, cell, |x, y| {
+    let [cover, light] = Field::many(w, h, cell, |x, y| {
+        let n = density(x, y);
+        let cover = smoothstep(threshold, threshold + 0.22, n) * band(y) * 0.92;
+        if cover <= 0.0 {
+            return [0.0, 0.5];
+        }
         let (dx, dy) = match light {
             Some(l) => {
                 let (vx, vy) = (l.x - x, l.y - y);
@@ -658,9 +798,8 @@ fn clouds(scene: &Scene, rng: &mut Rng, horizon: f32, cell: usize, amount: f32, 
             }
             None => (0.0, -1.0),
         };
-        let n = density(x, y);
         let toward = density(x + dx * step, y + dy * step);
-        clamp01(0.55 + (n - toward) * 5.0)
+        [cover, clamp01(0.55 + (n - toward) * 5.0)]
     });
     let night = pal.darkness >= 0.6;
     let (lit, shade) = if night {
@@ -668,7 +807,7 @@ fn clouds(scene: &Scene, rng: &mut Rng, horizon: f32, cell: usize, amount: f32, 
     } else {
         (mix(pal.light, pal.glow, 0.45), mix(pal.sky[1], pal.land_far, 0.35))
     };
-    Clouds { cover, light: lightf, lit, shade, bottom: bottom as usize, scratch: RefCell::new((vec![0.0; w], vec![0.0; w])) }
+    Clouds { cover, light, lit, shade, bottom: bottom as usize, scratch: RefCell::new((vec![0.0; w], vec![0.0; w])) }
 }
 
 /// A glowing band of nebula (space) or the Milky Way (night skies).
@@ -683,7 +822,13 @@ fn nebula(scene: &Scene, rng: &mut Rng, horizon: f32, cell: usize, space: bool) 
     let angle = rng.range(-0.9, 0.9);
     let (nx, ny) = (super::noise::sin(angle), super::noise::cos(angle));
     let width = unit * if space { rng.range(0.3, 0.5) } else { rng.range(0.12, 0.2) };
-    let strength = if space { 0.75 } else if scene.words.has(GALAXY) { 0.55 } else { 0.32 };
+    let strength = if space {
+        0.75
+    } else if scene.words.has(GALAXY) {
+        0.55
+    } else {
+        0.32
+    };
     let bottom = horizon.min(hf);
     let band = move |x: f32, y: f32| {
         let d = ((x - px) * nx + (y - py) * ny) / width;
@@ -695,15 +840,16 @@ fn nebula(scene: &Scene, rng: &mut Rng, horizon: f32, cell: usize, space: bool) 
         fbm2(x * freq + 1.8 * qx, y * freq + 1.8 * qy, 5, seed)
     };
     let fade = move |y: f32| 1.0 - smoothstep(bottom * 0.7, bottom, y);
-    let glow = Field::new(w, h, cell, |x, y| {
-        let n = warp(x, y);
-        let b = if space { 0.35 + 0.65 * band(x, y) } else { band(x, y) };
-        smoothstep(0.35, 0.8, n) * b * strength * fade(y)
-    });
-    let tone = Field::new(w, h, cell, |x, y| smoothstep(0.3, 0.7, fbm2(x * freq * 0.7 + 9.0, y * freq * 0.7, 3, seed ^ 3)));
-    let dust = Field::new(w, h, cell, |x, y| {
-        let n = fbm2(x * freq * 2.2 + 3.0, y * freq * 2.2, 4, seed ^ 4);
-        smoothstep(0.55, 0.75, n) * band(x, y) * 0.6 * fade(y)
+    let [glow, tone, dust] = Field::many(w, h, cell, |x, y| {
+        let f = fade(y);
+        if f <= 0.0 {
+            return [0.0, 0.0, 0.0];
+        }
+        let b = band(x, y);
+        let glow = smoothstep(0.35, 0.8, warp(x, y)) * if space { 0.35 + 0.65 * b } else { b } * strength * f;
+        let tone = smoothstep(0.3, 0.7, fbm2(x * freq * 0.7 + 9.0, y * freq * 0.7, 3, seed ^ 3));
+        let dust = smoothstep(0.55, 0.75, fbm2(x * freq * 2.2 + 3.0, y * freq * 2.2, 4, seed ^ 4)) * b * 0.6 * f;
+        [glow, tone, dust]
     });
     let (a, b) = if space { (pal.accents[0], pal.accents[1]) } else { (pal.glow, pal.light) };
     Nebula {

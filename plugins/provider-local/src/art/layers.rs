@@ -4,7 +4,7 @@
 use std::cell::RefCell;
 
 use super::canvas::Layer;
-use super::color::{Rgb, add, clamp01, luma, mix, scale, smoothstep};
+use super::color::{Rgb, add, clamp01, fmin, luma, mix, round, scale, smoothstep};
 use super::noise::{Field, value1, value2};
 
 /// A per-row colour table interpolating `stops` (`(y, colour)`, increasing `y`) smoothly.
@@ -52,7 +52,12 @@ impl Sky {
     /// A sky of per-row colours `lut` with an optional `glow`.
     pub fn new(width: usize, lut: Vec<Rgb>, glow: Option<Glow>) -> Self {
         let glow = glow.map(|g| {
-            let dx2 = (0..width).map(|x| { let d = x as f32 + 0.5 - g.cx; d * d }).collect();
+            let dx2 = (0..width)
+                .map(|x| {
+                    let d = x as f32 + 0.5 - g.cx;
+                    d * d
+                })
+                .collect();
             (g, dx2)
         });
         Self { lut, glow }
@@ -92,7 +97,12 @@ pub struct Halo {
 impl Halo {
     /// A glow for rows `width` wide; rows farther than `reach` radii from the centre are skipped.
     pub fn new(width: usize, glow: Glow, reach: f32) -> Self {
-        let dx2 = (0..width).map(|x| { let d = x as f32 + 0.5 - glow.cx; d * d }).collect();
+        let dx2 = (0..width)
+            .map(|x| {
+                let d = x as f32 + 0.5 - glow.cx;
+                d * d
+            })
+            .collect();
         Self { glow, dx2, reach }
     }
 }
@@ -313,7 +323,7 @@ impl Layer for Dots {
                     clamp01(d.r + 0.5 - dist)
                 } * alpha;
                 *px = match self.blend {
-                    Blend::Over => mix(*px, d.colour, k.min(1.0)),
+                    Blend::Over => mix(*px, d.colour, fmin(k, 1.0)),
                     Blend::Add => add(*px, scale(d.colour, k)),
                 };
             }
@@ -425,7 +435,7 @@ impl Layer for Celestial {
                         if phase == 0.0 { base } else { mix(base, mix(*px, base, 0.08), shadow) }
                     }
                     Body::Planet { seed, .. } => {
-                        let nz = (1.0 - (nx * nx + ny * ny).min(1.0)).sqrt();
+                        let nz = (1.0 - fmin(nx * nx + ny * ny, 1.0)).sqrt();
                         let light = clamp01(-0.6 * nx - 0.35 * ny + 0.7 * nz);
                         let bands = value1(ny * 7.0 + value2(nx * 3.0, ny * 3.0, seed) * 0.8, seed);
                         let base = mix(self.a, self.b, bands);
@@ -526,16 +536,16 @@ impl Layer for NeonGrid {
         // Horizontal lines at equal depth steps: distance in pixels via dz/dy = 1/(t² span).
         let z = depth * self.spacing * 0.5;
         let dz_px = self.spacing * 0.5 / (t * t * span);
-        let hd = (z - z.round()).abs() / dz_px;
-        let fade = smoothstep(0.03, 0.4, t);
+        let hd = (z - round(z)).abs() / dz_px;
+        let fade = smoothstep(0.06, 0.45, t);
         let h_line = (1.0 / (1.0 + hd * hd * 0.6) + 0.12 / (1.0 + hd * 0.3)) * fade;
         // Vertical lines converge on the vanishing point: world x = (x - cx) * depth.
         let du_px = depth / span * self.spacing * 2.0;
         for (x, px) in row.iter_mut().enumerate() {
             let u = (x as f32 + 0.5 - self.cx) * du_px;
-            let vd = (u - u.round()).abs() / du_px;
+            let vd = (u - round(u)).abs() / du_px;
             let v_line = (1.0 / (1.0 + vd * vd * 0.6) + 0.12 / (1.0 + vd * 0.3)) * fade;
-            let k = (h_line + v_line).min(1.2);
+            let k = fmin(h_line + v_line, 1.2);
             *px = add(base, scale(self.line, k));
         }
     }

@@ -15,12 +15,6 @@ pub fn hash32(mut x: u32) -> u32 {
     x
 }
 
-/// Hash of a 2D integer lattice point under `seed`.
-#[inline]
-pub fn hash2(x: i32, y: i32, seed: u32) -> u32 {
-    hash32((x as u32).wrapping_mul(0x27d4_eb2d) ^ hash32((y as u32).wrapping_add(seed)))
-}
-
 /// The SplitMix64 output function: a strong 64-bit mixer.
 #[inline]
 pub fn mix64(mut z: u64) -> u64 {
@@ -75,25 +69,26 @@ impl Rng {
 
     /// Uniform integer in `0..n` (`n > 0`).
     pub fn below(&mut self, n: usize) -> usize {
-        ((self.next_u64() >> 32) * n as u64 >> 32) as usize
+        (((self.next_u64() >> 32) * n as u64) >> 32) as usize
     }
 
     /// True with probability `p`.
     pub fn chance(&mut self, p: f32) -> bool {
         self.f32() < p
     }
-
 }
 
-/// Lattice value in `0.0..1.0`.
+/// Lattice value in `0.0..1.0` of column `x` in the lattice row whose hash is `row`
+/// (`hash32(y + seed)`, computed once per row by [`value2`]).
 #[inline]
-fn lattice2(x: i32, y: i32, seed: u32) -> f32 {
-    (hash2(x, y, seed) >> 8) as f32 * (1.0 / 16_777_216.0)
+fn lattice2(x: i32, row: u32) -> f32 {
+    // Signed conversion: 24 bits fit, and it is one instruction on every target.
+    (hash32((x as u32).wrapping_mul(0x27d4_eb2d) ^ row) >> 8) as i32 as f32 * (1.0 / 16_777_216.0)
 }
 
 #[inline]
 fn lattice1(x: i32, seed: u32) -> f32 {
-    (hash32((x as u32).wrapping_mul(0x9e37_79b1) ^ seed) >> 8) as f32 * (1.0 / 16_777_216.0)
+    (hash32((x as u32).wrapping_mul(0x9e37_79b1) ^ seed) >> 8) as i32 as f32 * (1.0 / 16_777_216.0)
 }
 
 /// `x.floor()` as an integer, without a libm call on targets lacking a rounding instruction.
@@ -113,10 +108,11 @@ fn fade(t: f32) -> f32 {
 pub fn value2(x: f32, y: f32, seed: u32) -> f32 {
     let (ix, iy) = (floor_i(x), floor_i(y));
     let (u, v) = (fade(x - ix as f32), fade(y - iy as f32));
-    let a = lattice2(ix, iy, seed);
-    let b = lattice2(ix + 1, iy, seed);
-    let c = lattice2(ix, iy + 1, seed);
-    let d = lattice2(ix + 1, iy + 1, seed);
+    let (r0, r1) = (hash32((iy as u32).wrapping_add(seed)), hash32((iy as u32).wrapping_add(1).wrapping_add(seed)));
+    let a = lattice2(ix, r0);
+    let b = lattice2(ix + 1, r0);
+    let c = lattice2(ix, r1);
+    let d = lattice2(ix + 1, r1);
     let top = a + (b - a) * u;
     let bottom = c + (d - c) * u;
     top + (bottom - top) * v
@@ -201,18 +197,32 @@ pub struct Field {
 impl Field {
     /// Evaluate `f(x, y)` (pixel coordinates) on the coarse grid covering `width`×`height`.
     pub fn new(width: usize, height: usize, cell: usize, mut f: impl FnMut(f32, f32) -> f32) -> Self {
+        let [field] = Self::many(width, height, cell, |x, y| [f(x, y)]);
+        field
+    }
+
+    /// `N` fields on the same grid from one function returning all `N` values at a point,
+    /// so work they share (such as a common noise) is done once.
+    pub fn many<const N: usize>(
+        width: usize,
+        height: usize,
+        cell: usize,
+        mut f: impl FnMut(f32, f32) -> [f32; N],
+    ) -> [Self; N] {
         let cell = cell.max(1);
         let grid_w = (width.max(1) - 1) / cell + 2;
         let grid_h = (height.max(1) - 1) / cell + 2;
-        let mut data = Vec::with_capacity(grid_w * grid_h);
+        let mut data: [Vec<f32>; N] = std::array::from_fn(|_| Vec::with_capacity(grid_w * grid_h));
         for gy in 0..grid_h {
             for gx in 0..grid_w {
-                data.push(f((gx * cell) as f32, (gy * cell) as f32));
+                for (d, v) in data.iter_mut().zip(f((gx * cell) as f32, (gy * cell) as f32)) {
+                    d.push(v);
+                }
             }
         }
         let inv = 1.0 / cell as f32;
-        let cols = (0..width).map(|x| ((x / cell) as u32, (x % cell) as f32 * inv)).collect();
-        Self { grid_w, cell, data, cols }
+        let cols: Vec<(u32, f32)> = (0..width).map(|x| ((x / cell) as u32, (x % cell) as f32 * inv)).collect();
+        data.map(|data| Self { grid_w, cell, data, cols: cols.clone() })
     }
 
     /// Bilinearly sampled values of row `y`, written into `out` (one per pixel column).
@@ -248,7 +258,6 @@ impl Field {
         }
         Field { grid_w: gw, cell: self.cell, data, cols: self.cols.clone() }
     }
-
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@
 //! [`Shapes`] layer skip whole runs of pixels that are certainly inside or outside.
 
 use super::canvas::Layer;
-use super::color::{Rgb, mix};
+use super::color::{Rgb, fmax, fmin, mix};
 
 /// A 2D point or vector in pixel coordinates.
 pub type Vec2 = [f32; 2];
@@ -110,17 +110,17 @@ impl Sdf {
             }
             Sdf::Ellipse { c, r } => {
                 let q = [(p[0] - c[0]) / r[0], (p[1] - c[1]) / r[1]];
-                (dot(q, q).sqrt() - 1.0) * r[0].min(r[1])
+                (dot(q, q).sqrt() - 1.0) * fmin(r[0], r[1])
             }
             Sdf::RoundBox { c, half, round } => {
                 let q = [(p[0] - c[0]).abs() - half[0] + round, (p[1] - c[1]).abs() - half[1] + round];
-                let outside = [q[0].max(0.0), q[1].max(0.0)];
-                dot(outside, outside).sqrt() + q[0].max(q[1]).min(0.0) - round
+                let outside = [fmax(q[0], 0.0), fmax(q[1], 0.0)];
+                dot(outside, outside).sqrt() + fmin(fmax(q[0], q[1]), 0.0) - round
             }
             Sdf::Capsule { a, b, r } => {
                 let pa = sub(p, *a);
                 let ba = sub(*b, *a);
-                let h = (dot(pa, ba) / dot(ba, ba).max(1e-12)).clamp(0.0, 1.0);
+                let h = (dot(pa, ba) / fmax(dot(ba, ba), 1e-12)).clamp(0.0, 1.0);
                 let d = [pa[0] - ba[0] * h, pa[1] - ba[1] * h];
                 dot(d, d).sqrt() - r
             }
@@ -131,7 +131,7 @@ impl Sdf {
                     let w = sub(p, edge.v);
                     let t = (dot(w, edge.e) * edge.inv_len2).clamp(0.0, 1.0);
                     let b = [w[0] - edge.e[0] * t, w[1] - edge.e[1] * t];
-                    d2 = d2.min(dot(b, b));
+                    d2 = fmin(d2, dot(b, b));
                     let prev_y = edge.v[1] + edge.e[1];
                     let up = p[1] >= edge.v[1];
                     let down = p[1] < prev_y;
@@ -142,9 +142,9 @@ impl Sdf {
                 }
                 if inside { -d2.sqrt() } else { d2.sqrt() }
             }
-            Sdf::Union(a, b) => a.dist(p).min(b.dist(p)),
-            Sdf::Subtract(a, b) => a.dist(p).max(-b.dist(p)),
-            Sdf::Intersect(a, b) => a.dist(p).max(b.dist(p)),
+            Sdf::Union(a, b) => fmin(a.dist(p), b.dist(p)),
+            Sdf::Subtract(a, b) => fmax(a.dist(p), -b.dist(p)),
+            Sdf::Intersect(a, b) => fmax(a.dist(p), b.dist(p)),
         }
     }
 
@@ -262,7 +262,7 @@ impl Layer for Shapes {
                 let d = shape.sdf.dist(p);
                 let cover = (0.5 - d * inv_feather).clamp(0.0, 1.0) * shape.alpha;
                 // Pixels closer than |d| - half share this pixel's full or empty coverage.
-                let run = if d.abs() > half + 1.0 { (d.abs() - half) as usize } else { 1 };
+                let run = if d.abs() > half + 1.0 { (d.abs() - half) as i32 as usize } else { 1 };
                 let end = (x + run).min(x1);
                 if cover > 0.0 {
                     for (i, px) in row[x..end].iter_mut().enumerate() {
@@ -271,7 +271,7 @@ impl Layer for Shapes {
                             Fill::Linear { a, b, from, to } => {
                                 let dir = sub(to, from);
                                 let q = [(x + i) as f32 + 0.5 - from[0], py - from[1]];
-                                mix(a, b, (dot(q, dir) / dot(dir, dir).max(1e-12)).clamp(0.0, 1.0))
+                                mix(a, b, (dot(q, dir) / fmax(dot(dir, dir), 1e-12)).clamp(0.0, 1.0))
                             }
                         };
                         *px = mix(*px, colour, cover);

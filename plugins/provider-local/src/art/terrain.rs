@@ -2,7 +2,7 @@
 //! lines), painted with a per-row colour, slope shading, snow, tints, lit windows and rim glow.
 
 use super::canvas::Layer;
-use super::color::{Rgb, add, mix, scale};
+use super::color::{Rgb, add, fmax, fmin, mix, scale};
 use super::noise::{Rng, fbm1, hash32, ridged1, value1};
 
 /// Lit windows of a skyline.
@@ -36,6 +36,8 @@ struct Shade {
     radius: f32,
     /// Depth below the surface over which shading fades out.
     depth: f32,
+    /// `1 / r²` for every averaging radius `r` in use.
+    inv_r2: Vec<f32>,
 }
 
 impl Shade {
@@ -43,11 +45,17 @@ impl Shade {
     #[inline]
     fn at(&self, x: usize, d: f32) -> f32 {
         let n = self.prefix.len() - 1;
-        let r = (self.radius + d * 0.6) as usize + 1;
-        let (a, b) = (x.saturating_sub(r), (x + r).min(n));
-        let left = (self.prefix[x] - self.prefix[a]) / (x - a).max(1) as f64;
-        let right = (self.prefix[b] - self.prefix[x]) / (b - x).max(1) as f64;
-        (((right - left) / r as f64) as f32 * self.light).clamp(-1.0, 1.0)
+        let r = (self.radius + d * 0.6) as i32 as usize + 1;
+        let slope = if x >= r && x + r <= n {
+            // (mean of the r columns right of x − mean of the r columns left of x) / r
+            (self.prefix[x + r] - 2.0 * self.prefix[x] + self.prefix[x - r]) as f32 * self.inv_r2[r]
+        } else {
+            let (a, b) = (x.saturating_sub(r), (x + r).min(n));
+            let left = (self.prefix[x] - self.prefix[a]) / (x - a).max(1) as f64;
+            let right = (self.prefix[b] - self.prefix[x]) / (b - x).max(1) as f64;
+            ((right - left) / r as f64) as f32
+        };
+        (slope * self.light).clamp(-1.0, 1.0)
     }
 }
 
@@ -99,7 +107,10 @@ impl Ridge {
         for &t in &self.top {
             prefix.push(prefix[prefix.len() - 1] + f64::from(t));
         }
-        self.shade = Some(Shade { prefix, light: light * gain, radius: radius.max(1.0), depth: depth.max(1.0) });
+        let (radius, depth) = (radius.max(1.0), depth.max(1.0));
+        let max_r = (radius + depth * 0.6) as usize + 2;
+        let inv_r2 = (0..=max_r).map(|r| 1.0 / (r.max(1) * r.max(1)) as f32).collect();
+        self.shade = Some(Shade { prefix, light: light * gain, radius, depth, inv_r2 });
         self
     }
 
@@ -111,7 +122,7 @@ impl Ridge {
             .enumerate()
             .map(|(x, &t)| {
                 let n = fbm1(x as f32 / unit * 40.0, 3, seed) - 0.5;
-                let b = line + n * jag * 2.0 - (line - t).max(0.0) * 0.15;
+                let b = line + n * jag * 3.0 - (line - t).max(0.0) * 0.4;
                 if b > t { b } else { f32::MIN }
             })
             .collect();
@@ -151,7 +162,7 @@ impl Layer for Ridge {
                 && d < 0.5
                 && d > -width
             {
-                let k = 1.0 + d.min(0.0) / width;
+                let k = 1.0 + fmin(d, 0.0) / width;
                 *px = add(*px, scale(colour, k * k * k));
             }
             if cover <= 0.0 {
@@ -162,7 +173,7 @@ impl Layer for Ridge {
             if let Some(sh) = &self.shade {
                 let f = 1.0 - d / sh.depth;
                 if f > 0.0 {
-                    light = sh.at(x, d.max(0.0)) * f;
+                    light = sh.at(x, fmax(d, 0.0)) * f;
                     c = scale(c, 1.0 + light * 0.4);
                 }
             }
@@ -175,7 +186,11 @@ impl Layer for Ridge {
             if let (Some(w), Some(r)) = (&self.windows, win_row) {
                 let col = w.col[x];
                 if col >= 0 && d > w.margin {
-                    let h = hash32(w.id[x].wrapping_mul(0x9e37_79b9) ^ (col as u32).wrapping_mul(0x85eb_ca6b) ^ r.wrapping_mul(0xc2b2_ae35));
+                    let h = hash32(
+                        w.id[x].wrapping_mul(0x9e37_79b9)
+                            ^ (col as u32).wrapping_mul(0x85eb_ca6b)
+                            ^ r.wrapping_mul(0xc2b2_ae35),
+                    );
                     if (h & 0xffff) as f32 <= w.lit * 65535.0 {
                         let warm = w.colours[(h >> 16) as usize & 1];
                         c = mix(c, warm, 0.55 + 0.45 * ((h >> 20) & 0xff) as f32 / 255.0);
@@ -265,7 +280,14 @@ pub fn dunes(width: usize, base: f32, amp: f32, unit: f32, rng: &mut Rng) -> Vec
 }
 
 /// A city skyline on `base`: buildings up to `max_h` tall, window columns if `windows`.
-pub fn skyline(width: usize, base: f32, max_h: f32, unit: f32, scale_k: f32, rng: &mut Rng) -> (Vec<f32>, Vec<i32>, Vec<u32>) {
+pub fn skyline(
+    width: usize,
+    base: f32,
+    max_h: f32,
+    unit: f32,
+    scale_k: f32,
+    rng: &mut Rng,
+) -> (Vec<f32>, Vec<i32>, Vec<u32>) {
     let mut top = vec![base; width];
     let mut cols = vec![-1i32; width];
     let mut ids = vec![0u32; width];

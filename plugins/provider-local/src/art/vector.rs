@@ -9,7 +9,17 @@ use super::shapes::{Sdf, Shape, Shapes, Vec2};
 
 /// Words that switch a request to flat vector mode.
 pub const TRIGGERS: &[&str] = &[
-    "icon", "logo", "vector", "flat", "minimalist", "minimal", "emblem", "sticker", "badge", "logotype", "clipart",
+    "icon",
+    "logo",
+    "vector",
+    "flat",
+    "minimalist",
+    "minimal",
+    "emblem",
+    "sticker",
+    "badge",
+    "logotype",
+    "clipart",
     "pictogram",
 ];
 
@@ -33,6 +43,14 @@ enum Glyph {
     City,
     Rocket,
     Abstract,
+}
+
+impl Glyph {
+    /// True when the glyph uses at most the primary, secondary and light inks (or fewer), so
+    /// a badge (secondary ring, pale fill) keeps the emblem within four colours.
+    fn badge_fits(self) -> bool {
+        matches!(self, Glyph::Fox | Glyph::Moon | Glyph::Leaf | Glyph::Heart | Glyph::Star)
+    }
 }
 
 /// Subject words of each glyph, and its natural colour when the prompt names none.
@@ -150,7 +168,9 @@ pub fn build(scene: &Scene) -> (Vec<Box<dyn Layer>>, Finish) {
     let side = (w.min(h)) as f32;
     let frame = Frame { cx: w as f32 * 0.5, cy: h as f32 * 0.5, s: side * EMBLEM * 0.5 };
     let mut shapes = Shapes::new(w);
-    let badge = rng.below(if glyph == Glyph::Abstract { 1 } else { 3 });
+    // A badge adds a pale disc or tile ringed in the secondary ink: only for glyphs that stay
+    // within four colours with it.
+    let badge = if glyph.badge_fits() { rng.below(3) } else { 0 };
     let pale = mix(hex(0xfbf3e4), ink.accent, 0.2);
     match badge {
         1 => {
@@ -173,7 +193,15 @@ fn draw(glyph: Glyph, f: &Frame, ink: &Inks, rng: &mut Rng, out: &mut Shapes) {
     match glyph {
         Glyph::Fox => {
             add(
-                f.poly(&[(-0.85, -0.3), (-0.62, -0.95), (-0.22, -0.5), (0.22, -0.5), (0.62, -0.95), (0.85, -0.3), (0.0, 0.8)]),
+                f.poly(&[
+                    (-0.85, -0.3),
+                    (-0.62, -0.95),
+                    (-0.22, -0.5),
+                    (0.22, -0.5),
+                    (0.62, -0.95),
+                    (0.85, -0.3),
+                    (0.0, 0.8),
+                ]),
                 ink.primary,
             );
             add(f.poly(&[(-0.6, -0.78), (-0.36, -0.5), (-0.7, -0.42)]), ink.secondary);
@@ -223,7 +251,9 @@ fn draw(glyph: Glyph, f: &Frame, ink: &Inks, rng: &mut Rng, out: &mut Shapes) {
         }
         Glyph::Tree => {
             add(f.rect(0.0, 0.72, 0.1, 0.2, 0.03), ink.secondary);
-            for (k, (top, half, bottom)) in [(-0.95, 0.42, -0.3), (-0.6, 0.58, 0.12), (-0.25, 0.75, 0.58)].into_iter().enumerate() {
+            for (k, (top, half, bottom)) in
+                [(-0.95, 0.42, -0.3), (-0.6, 0.58, 0.12), (-0.25, 0.75, 0.58)].into_iter().enumerate()
+            {
                 let c = if k % 2 == 0 { ink.primary } else { mix(ink.primary, ink.secondary, 0.35) };
                 add(f.poly(&[(0.0, top), (half, bottom), (-half, bottom)]), c);
             }
@@ -232,7 +262,7 @@ fn draw(glyph: Glyph, f: &Frame, ink: &Inks, rng: &mut Rng, out: &mut Shapes) {
         Glyph::Leaf => {
             // A lens (two intersecting circles) on a diagonal, with a stem and a vein.
             let d = 0.55;
-            let (ux, uy) = (0.7071, -0.7071);
+            let (ux, uy) = (core::f32::consts::FRAC_1_SQRT_2, -core::f32::consts::FRAC_1_SQRT_2);
             let (nx, ny) = (-uy, ux);
             let lens = f.circle(nx * d, ny * d, 1.0).and(f.circle(-nx * d, -ny * d, 1.0));
             add(lens, ink.primary);
@@ -270,7 +300,8 @@ fn draw(glyph: Glyph, f: &Frame, ink: &Inks, rng: &mut Rng, out: &mut Shapes) {
             add(star_points(f, 0.0, 0.08, 0.42, 0.18, 5, -core::f32::consts::FRAC_PI_2), ink.accent);
         }
         Glyph::City => {
-            let towers = [(-0.55, 0.3, 0.5, ink.secondary), (0.0, 0.28, 0.9, ink.primary), (0.55, 0.3, 0.65, ink.accent)];
+            let towers =
+                [(-0.55, 0.3, 0.5, ink.secondary), (0.0, 0.28, 0.9, ink.primary), (0.55, 0.3, 0.65, ink.accent)];
             for (x, hw, hgt, c) in towers {
                 add(f.rect(x, 0.85 - hgt, hw, hgt, 0.05), c);
                 let mut wy = 0.85 - 2.0 * hgt + 0.2;

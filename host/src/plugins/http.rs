@@ -1,0 +1,367 @@
+//! The `http` host import: outbound HTTP on a provider plugin's behalf, and the rules that make
+//! it safe to hand to third-party code.
+//!
+//! - A URL is fetched only when its scheme, host and port match a pattern the manifest asks
+//!   for (`allowed_outbound_hosts`) **and** one the operator grants (`[plugins.<id>]`).
+//! - Every address the host name resolves to must be public: loopback, private, link-local
+//!   (cloud metadata at 169.254.169.254 included), CGNAT, multicast and unspecified addresses
+//!   are refused unless the operator sets `allow_private_ips`. The connection is pinned to the
+//!   checked addresses, so DNS cannot change between the check and the connect.
+//! - Redirects are followed by hand (5 at most), each hop checked again; headers carrying a
+//!   secret are dropped when a redirect leaves the origin.
+//! - `{{secret:NAME}}` in a header value is replaced by the secret when the manifest declares
+//!   NAME and the operator configured it; the plugin never receives the value and it is never
+//!   logged.
+//! - Each fetch gets at most what is left of the call's time budget; bodies are capped at
+//!   `max_response_bytes`.
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, SocketAddr};
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt;
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+use reqwest::{Method, Url};
+
+use super::runtime::HostState;
+use super::runtime::bindings::provider::easel::plugin::http as wit;
+use crate::config::Secret;
+
+/// Most redirects followed for one fetch.
+const MAX_REDIRECTS: usize = 5;
+
+/// A `scheme://host[:port]` pattern; `*.` wildcards the host's subdomains, `*` any port.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HostPattern {
+    scheme: String,
+    host: String,
+    wildcard: bool,
+    port: Option<u16>,
+    any_port: bool,
+}
+
+impl HostPattern {
+    /// Parse `https://api.example.com`, `https://*.example.com`, `http://127.0.0.1:8080`, `http://localhost:*`.
+    pub fn parse(s: &str) -> Result<Self, String> {
+        let (scheme, rest) = s.split_once("://").ok_or_else(|| format!("{s:?}: expected scheme://host[:port]"))?;
+        let scheme = scheme.to_ascii_lowercase();
+        if scheme != "http" && scheme != "https" {
+            return Err(format!("{s:?}: only http and https are allowed"));
+        }
+        let rest = rest.trim_end_matches('/');
+        if rest.contains('/') {
+            return Err(format!("{s:?}: give a host, not a path"));
+        }
+        let (host, port) = match rest.rsplit_once(':') {
+            Some((h, p)) if !h.ends_with(']') || rest.starts_with('[') => (h, Some(p)),
+            _ => (rest, None),
+        };
+        let (any_port, port) = match port {
+            None => (false, None),
+            Some("*") => (true, None),
+            Some(p) => (false, Some(p.parse::<u16>().map_err(|_| format!("{s:?}: bad port"))?)),
+        };
+        let host = host.trim_start_matches('[').trim_end_matches(']').to_ascii_lowercase();
+        let (wildcard, host) = match host.strip_prefix("*.") {
+            Some(h) => (true, h.to_string()),
+            None => (false, host),
+        };
+        if host.is_empty() || host.contains('*') {
+            return Err(format!("{s:?}: bad host"));
+        }
+        Ok(Self { scheme, host, wildcard, port, any_port })
+    }
+
+    /// Does `url` match?
+    pub fn matches(&self, url: &Url) -> bool {
+        let Some(host) = url.host_str() else { return false };
+        let host = host.trim_start_matches('[').trim_end_matches(']').to_ascii_lowercase();
+        let host_ok = if self.wildcard {
+            host.ends_with(&format!(".{}", self.host))
+        } else {
+            host == self.host
+        };
+        let port = url.port_or_known_default();
+        let default = if self.scheme == "https" { 443 } else { 80 };
+        let port_ok = self.any_port || port == Some(self.port.unwrap_or(default));
+        url.scheme() == self.scheme && host_ok && port_ok
+    }
+}
+
+/// What one provider plugin may do over HTTP.
+pub struct HttpPolicy {
+    /// Patterns from the manifest.
+    pub asked: Vec<HostPattern>,
+    /// Patterns the operator granted.
+    pub granted: Vec<HostPattern>,
+    /// Allow private and loopback addresses (local backends, fixture tests).
+    pub allow_private_ips: bool,
+    /// Secret names the manifest declares.
+    pub declared_secrets: Vec<String>,
+    /// Secret values the operator configured.
+    pub secrets: BTreeMap<String, Secret>,
+    /// Response body cap.
+    pub max_response_bytes: u64,
+    /// The runtime that runs the requests.
+    pub handle: tokio::runtime::Handle,
+}
+
+/// Is this address one a plugin may reach without `allow_private_ips`?
+pub fn is_public(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => {
+            let o = v4.octets();
+            !(v4.is_loopback()
+                || v4.is_private()
+                || v4.is_link_local()
+                || v4.is_unspecified()
+                || v4.is_broadcast()
+                || v4.is_multicast()
+                || v4.is_documentation()
+                || o[0] == 0
+                || (o[0] == 100 && (64..128).contains(&o[1]))
+                || (o[0] == 192 && o[1] == 0 && o[2] == 0)
+                || (o[0] == 198 && (18..20).contains(&o[1]))
+                || o[0] >= 240)
+        }
+        IpAddr::V6(v6) => {
+            if let Some(v4) = v6.to_ipv4_mapped() {
+                return is_public(IpAddr::V4(v4));
+            }
+            let s = v6.segments();
+            !(v6.is_loopback()
+                || v6.is_unspecified()
+                || v6.is_multicast()
+                || (s[0] & 0xfe00) == 0xfc00
+                || (s[0] & 0xffc0) == 0xfe80
+                || (s[0] == 0x2001 && s[1] == 0x0db8)
+                || (s[0] == 0x64 && s[1] == 0xff9b))
+        }
+    }
+}
+
+type Fail = wit::HttpError;
+
+impl HttpPolicy {
+    fn check_url(&self, url: &Url) -> Result<(), Fail> {
+        if url.scheme() != "http" && url.scheme() != "https" {
+            return Err(Fail::Denied(format!("scheme {:?} is not allowed", url.scheme())));
+        }
+        if !url.username().is_empty() || url.password().is_some() {
+            return Err(Fail::Denied("credentials in URLs are not allowed".into()));
+        }
+        let origin = origin(url);
+        if !self.asked.iter().any(|p| p.matches(url)) {
+            return Err(Fail::Denied(format!("{origin} is not in the plugin's allowed_outbound_hosts")));
+        }
+        if !self.granted.iter().any(|p| p.matches(url)) {
+            return Err(Fail::Denied(format!(
+                "{origin} is not granted by the operator ([plugins.<id>] allowed_outbound_hosts)"
+            )));
+        }
+        Ok(())
+    }
+
+    async fn resolve(&self, url: &Url) -> Result<Vec<SocketAddr>, Fail> {
+        let host = url.host_str().ok_or_else(|| Fail::Invalid("the URL has no host".into()))?;
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        let port = url.port_or_known_default().unwrap_or(443);
+        let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host, port))
+            .await
+            .map_err(|e| Fail::Transport(format!("cannot resolve {host}: {e}")))?
+            .collect();
+        if addrs.is_empty() {
+            return Err(Fail::Transport(format!("{host} has no addresses")));
+        }
+        if !self.allow_private_ips
+            && let Some(bad) = addrs.iter().find(|a| !is_public(a.ip()))
+        {
+            return Err(Fail::Denied(format!(
+                "{host} resolves to {}, a private, loopback or link-local address",
+                bad.ip()
+            )));
+        }
+        Ok(addrs)
+    }
+
+    /// Substitute `{{secret:NAME}}` in header values; returns the headers and the names of
+    /// those that carry a secret.
+    fn headers(&self, pairs: &[(String, String)]) -> Result<(HeaderMap, Vec<HeaderName>), Fail> {
+        let mut map = HeaderMap::new();
+        let mut secret_headers = Vec::new();
+        for (name, value) in pairs {
+            let name = HeaderName::from_bytes(name.as_bytes())
+                .map_err(|_| Fail::Invalid(format!("bad header name {name:?}")))?;
+            let mut value = value.clone();
+            let mut carries_secret = false;
+            while let Some(start) = value.find("{{secret:") {
+                let end = value[start..]
+                    .find("}}")
+                    .map(|e| start + e)
+                    .ok_or_else(|| Fail::Invalid("unterminated {{secret:…}}".into()))?;
+                let secret_name = &value[start + 9..end];
+                if !self.declared_secrets.iter().any(|d| d == secret_name) {
+                    return Err(Fail::Denied(format!("secret {secret_name} is not declared in plugin.toml")));
+                }
+                let secret = self
+                    .secrets
+                    .get(secret_name)
+                    .ok_or_else(|| Fail::Denied(format!("secret {secret_name} is not configured by the operator")))?;
+                value.replace_range(start..end + 2, secret.expose());
+                carries_secret = true;
+            }
+            let mut header =
+                HeaderValue::from_str(&value).map_err(|_| Fail::Invalid(format!("bad value for header {name}")))?;
+            if carries_secret {
+                header.set_sensitive(true);
+                secret_headers.push(name.clone());
+            }
+            map.append(name, header);
+        }
+        Ok((map, secret_headers))
+    }
+
+    /// Perform one request within `budget`.
+    pub async fn execute(&self, request: wit::Request, budget: Duration) -> Result<wit::Response, Fail> {
+        let started = Instant::now();
+        let mut method = Method::from_bytes(request.method.to_ascii_uppercase().as_bytes())
+            .map_err(|_| Fail::Invalid(format!("bad method {:?}", request.method)))?;
+        let mut url = Url::parse(&request.url).map_err(|e| Fail::Invalid(format!("bad URL: {e}")))?;
+        if request.url.contains("{{secret:") {
+            return Err(Fail::Denied("secrets may be used in header values only".into()));
+        }
+        let (mut headers, secret_headers) = self.headers(&request.headers)?;
+        let mut body = request.body;
+        for hop in 0..=MAX_REDIRECTS {
+            self.check_url(&url)?;
+            let addrs = self.resolve(&url).await?;
+            let left = budget.saturating_sub(started.elapsed());
+            if left.is_zero() {
+                return Err(Fail::Timeout("the call's time budget is used up".into()));
+            }
+            let host = url.host_str().unwrap_or_default().trim_start_matches('[').trim_end_matches(']').to_string();
+            let client = reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .no_proxy()
+                .resolve_to_addrs(&host, &addrs)
+                .timeout(left)
+                .build()
+                .map_err(|e| Fail::Transport(e.to_string()))?;
+            let mut rb = client.request(method.clone(), url.clone()).headers(headers.clone());
+            if let Some(b) = &body {
+                rb = rb.body(b.clone());
+            }
+            let response = rb.send().await.map_err(|e| describe(&e, &url))?;
+            let status = response.status();
+            if status.is_redirection()
+                && let Some(location) = response.headers().get("location").and_then(|v| v.to_str().ok())
+            {
+                if hop == MAX_REDIRECTS {
+                    return Err(Fail::Denied(format!("more than {MAX_REDIRECTS} redirects")));
+                }
+                let next = url.join(location).map_err(|e| Fail::Transport(format!("bad redirect: {e}")))?;
+                if origin(&next) != origin(&url) {
+                    for name in &secret_headers {
+                        headers.remove(name);
+                    }
+                }
+                if status == reqwest::StatusCode::SEE_OTHER
+                    || ((status == reqwest::StatusCode::MOVED_PERMANENTLY || status == reqwest::StatusCode::FOUND)
+                        && method == Method::POST)
+                {
+                    method = Method::GET;
+                    body = None;
+                }
+                url = next;
+                continue;
+            }
+            let out_headers = response
+                .headers()
+                .iter()
+                .filter_map(|(k, v)| v.to_str().ok().map(|v| (k.as_str().to_string(), v.to_string())))
+                .collect();
+            if let Some(len) = response.content_length()
+                && len > self.max_response_bytes
+            {
+                return Err(Fail::TooLarge(format!("{len} bytes exceeds the limit of {}", self.max_response_bytes)));
+            }
+            let mut stream = response.bytes_stream();
+            let mut data = Vec::new();
+            while let Some(chunk) = stream.next().await {
+                let chunk = chunk.map_err(|e| describe(&e, &url))?;
+                if (data.len() + chunk.len()) as u64 > self.max_response_bytes {
+                    return Err(Fail::TooLarge(format!("the body exceeds the limit of {} bytes", self.max_response_bytes)));
+                }
+                data.extend_from_slice(&chunk);
+            }
+            return Ok(wit::Response { status: status.as_u16(), headers: out_headers, body: data });
+        }
+        Err(Fail::Denied(format!("more than {MAX_REDIRECTS} redirects")))
+    }
+}
+
+fn origin(url: &Url) -> String {
+    format!("{}://{}:{}", url.scheme(), url.host_str().unwrap_or(""), url.port_or_known_default().unwrap_or(0))
+}
+
+fn describe(e: &reqwest::Error, url: &Url) -> Fail {
+    if e.is_timeout() {
+        Fail::Timeout(format!("{} did not answer in time", origin(url)))
+    } else {
+        // reqwest's message names the URL (never a header), so it carries no secret.
+        Fail::Transport(e.to_string())
+    }
+}
+
+impl wit::Host for HostState {
+    fn fetch(&mut self, request: wit::Request) -> Result<wit::Response, wit::HttpError> {
+        let Some(policy) = self.ctx.http.clone() else {
+            return Err(Fail::Denied("this plugin may not make HTTP requests".into()));
+        };
+        let left = self.deadline.saturating_duration_since(Instant::now());
+        let budget = request.timeout_ms.map_or(left, |t| left.min(Duration::from_millis(u64::from(t))));
+        let method = request.method.clone();
+        let target = Url::parse(&request.url).map(|u| origin(&u)).unwrap_or_default();
+        let result = policy.handle.block_on(policy.execute(request, budget));
+        match &result {
+            Ok(r) => tracing::debug!(plugin = %self.ctx.plugin_id, %method, %target, status = r.status, "plugin fetch"),
+            Err(e) => tracing::warn!(plugin = %self.ctx.plugin_id, %method, %target, error = ?e, "plugin fetch refused or failed"),
+        }
+        result
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn patterns() {
+        let p = HostPattern::parse("https://api.example.com").unwrap();
+        assert!(p.matches(&Url::parse("https://api.example.com/v1/x").unwrap()));
+        assert!(p.matches(&Url::parse("https://API.example.com:443/").unwrap()));
+        assert!(!p.matches(&Url::parse("http://api.example.com/").unwrap()));
+        assert!(!p.matches(&Url::parse("https://api.example.com:8443/").unwrap()));
+        assert!(!p.matches(&Url::parse("https://api.example.com.evil.io/").unwrap()));
+        let w = HostPattern::parse("https://*.fal.media").unwrap();
+        assert!(w.matches(&Url::parse("https://v3.fal.media/files/x.jpg").unwrap()));
+        assert!(!w.matches(&Url::parse("https://fal.media/").unwrap()));
+        assert!(!w.matches(&Url::parse("https://evilfal.media/").unwrap()));
+        let any = HostPattern::parse("http://127.0.0.1:*").unwrap();
+        assert!(any.matches(&Url::parse("http://127.0.0.1:5555/").unwrap()));
+        for bad in ["ftp://x", "https://", "https://a/b", "https://*", "nohost"] {
+            assert!(HostPattern::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn private_addresses_are_refused() {
+        for ip in ["127.0.0.1", "10.1.2.3", "172.16.0.1", "192.168.1.1", "169.254.169.254", "100.64.0.1", "0.0.0.0",
+            "::1", "fe80::1", "fd00::1", "::ffff:127.0.0.1", "::ffff:10.0.0.1", "224.0.0.1"] {
+            assert!(!is_public(ip.parse().unwrap()), "{ip}");
+        }
+        for ip in ["8.8.8.8", "1.1.1.1", "2606:4700::1111", "142.250.1.1"] {
+            assert!(is_public(ip.parse().unwrap()), "{ip}");
+        }
+    }
+}
