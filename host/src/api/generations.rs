@@ -56,6 +56,19 @@ pub struct CreateGenerationRequest {
     pub output_format: Option<String>,
     /// Your own JSON object (≤ 64 keys, 16 KiB), stored and echoed.
     pub metadata: Option<serde_json::Value>,
+    /// Style template id from `GET /v1/styles`: expands the prompt and negative prompt and fills in
+    /// its default parameters (your own values win).
+    pub style: Option<String>,
+    /// Archetype id from `GET /v1/archetypes`: steers the prompt, picks the ratio when you give no
+    /// size, and for the vector kinds turns background removal on.
+    pub archetype: Option<String>,
+    /// Which part to keep when cropping to the exact ratio: `center` (default), `top`, `bottom`,
+    /// `left`, `right`, or `smart` (content-aware).
+    pub crop_anchor: Option<String>,
+    /// Also make a `transparent` variant (PNG) with a plain background removed. Default from the archetype.
+    pub remove_background: Option<bool>,
+    /// Include each image's bytes as base64 in the finished generation.
+    pub return_base64: Option<bool>,
 }
 
 /// Why a generation failed.
@@ -104,6 +117,18 @@ pub struct Generation {
     pub quality: Option<String>,
     /// Stored format.
     pub output_format: String,
+    /// Style template applied.
+    pub style: Option<String>,
+    /// Archetype applied.
+    pub archetype: Option<String>,
+    /// Crop anchor.
+    pub crop_anchor: String,
+    /// Whether a transparent variant is made.
+    pub remove_background: bool,
+    /// Whether image bytes are inlined.
+    pub return_base64: bool,
+    /// The prompt as sent to the provider after the style and archetype, when they changed it.
+    pub provider_prompt: Option<String>,
     /// The images, in order (empty until `succeeded`).
     pub images: Vec<Image>,
     /// Set when `failed`.
@@ -159,6 +184,12 @@ impl From<GenerationView> for Generation {
             guidance_scale: s.guidance_scale,
             quality: s.quality,
             output_format: s.output_format,
+            style: s.style,
+            archetype: s.archetype,
+            crop_anchor: s.crop_anchor,
+            remove_background: s.remove_background,
+            return_base64: s.return_base64,
+            provider_prompt: s.provider_prompt,
             attempts: r.attempts,
             timings: r.timings_json.and_then(|t| serde_json::from_str(&t).ok()),
             metadata: v.metadata,
@@ -225,13 +256,19 @@ impl GenerationsApi {
             quality: b.quality,
             output_format: b.output_format,
             metadata: b.metadata,
+            style: b.style,
+            archetype: b.archetype,
+            crop_anchor: b.crop_anchor,
+            remove_background: b.remove_background,
+            return_base64: b.return_base64,
         };
         let mut view = app.create_generation(input).await?;
         if let Some(wait) = prefer_wait(prefer.0.as_deref()) {
             let wait = wait.min(app.config.limits.max_wait_seconds);
             view = app.wait_for_generation(&view.row.id, Duration::from_secs(wait)).await?;
             if view.is_finished() {
-                return Ok(CreateGenerationResponse::Finished(Json(view.into()), format!("wait={wait}")));
+                let generation = with_base64(app, view).await?;
+                return Ok(CreateGenerationResponse::Finished(Json(generation), format!("wait={wait}")));
             }
         }
         let location = format!("/v1/generations/{}", view.row.id);
@@ -243,7 +280,8 @@ impl GenerationsApi {
     /// Poll this until `status` is `succeeded`, `failed` or `canceled`. 404 `not_found` for an unknown id.
     #[oai(path = "/v1/generations/:id", method = "get", operation_id = "get_generation")]
     async fn get(&self, id: Path<String>) -> Result<Json<Generation>, ApiError> {
-        Ok(Json(app(&self.app).get_generation(&id).await?.into()))
+        let app = app(&self.app);
+        Ok(Json(with_base64(app, app.get_generation(&id).await?).await?))
     }
 
     /// List generations, newest first.
@@ -261,6 +299,21 @@ impl GenerationsApi {
         let (views, next) = app(&self.app).list_generations(status.0, cursor.0, limit.0).await?;
         Ok(Json(GenerationList { items: views.into_iter().map(Generation::from).collect(), next_cursor: next }))
     }
+}
+
+/// The generation, with each image's bytes inlined when the request asked for it.
+async fn with_base64(app: &App, view: GenerationView) -> crate::error::AppResult<Generation> {
+    use base64::Engine;
+    let wanted = view.spec.return_base64 && view.row.status == "succeeded";
+    let keys: Vec<String> = view.images.iter().map(|i| i.blob_key.clone()).collect();
+    let mut generation = Generation::from(view);
+    if wanted {
+        for (image, key) in generation.images.iter_mut().zip(keys) {
+            let bytes = app.blobs.get(&key).await?;
+            image.base64 = Some(base64::engine::general_purpose::STANDARD.encode(&bytes));
+        }
+    }
+    Ok(generation)
 }
 
 fn default_limit() -> u32 {

@@ -17,11 +17,30 @@ pub struct ImagesApi {
     pub(crate) app: Option<App>,
 }
 
-/// Download links of an image's variants (relative to the server).
+/// One stored file of an image.
+#[derive(Debug, Clone, Object)]
+pub struct ImageVariant {
+    /// Download link (relative to the server).
+    pub url: String,
+    /// Pixels.
+    pub width: u32,
+    /// Pixels.
+    pub height: u32,
+    /// `png`, `jpeg` or `webp`.
+    pub format: String,
+    /// File size in bytes.
+    pub bytes: i64,
+}
+
+/// The variants of an image.
 #[derive(Debug, Clone, Object)]
 pub struct ImageVariants {
-    /// The image as generated and cropped to the exact ratio.
-    pub original: String,
+    /// As the provider drew it (before the exact-ratio crop).
+    pub original: Option<ImageVariant>,
+    /// Cropped to the exact ratio (and resized to an explicit size): the main image.
+    pub cropped: Option<ImageVariant>,
+    /// The cropped image with its plain background made transparent (PNG), when asked for.
+    pub transparent: Option<ImageVariant>,
 }
 
 /// A stored image.
@@ -55,15 +74,49 @@ pub struct Image {
     pub aspect_ratio: Option<String>,
     /// Your metadata.
     pub metadata: serde_json::Value,
+    /// Style template used.
+    pub style: Option<String>,
+    /// Archetype used.
+    pub archetype: Option<String>,
+    /// The image this one was edited from.
+    pub parent_id: Option<String>,
     /// When it was stored.
     pub created_at: DateTime<Utc>,
+    /// The main file's bytes, base64, when the generation asked for `return_base64`.
+    pub base64: Option<String>,
 }
 
 impl From<ImageRow> for Image {
     fn from(r: ImageRow) -> Self {
         let url = format!("/v1/images/{}/file", r.id);
+        let stored: std::collections::BTreeMap<String, crate::service::pipeline::StoredVariant> =
+            serde_json::from_str(&r.variants_json).unwrap_or_default();
+        let variant = |name: &str| {
+            stored.get(name).map(|v| ImageVariant {
+                url: format!("{url}?variant={name}"),
+                width: v.width,
+                height: v.height,
+                format: v.format.clone(),
+                bytes: v.bytes,
+            })
+        };
+        let mut variants =
+            ImageVariants { original: variant("original"), cropped: variant("cropped"), transparent: variant("transparent") };
+        if variants.cropped.is_none() {
+            variants.cropped = Some(ImageVariant {
+                url: url.clone(),
+                width: r.width as u32,
+                height: r.height as u32,
+                format: r.format.clone(),
+                bytes: r.bytes,
+            });
+        }
         Image {
-            variants: ImageVariants { original: url.clone() },
+            variants,
+            style: r.style,
+            archetype: r.archetype,
+            parent_id: r.parent_id,
+            base64: None,
             url,
             id: r.id,
             generation_id: r.generation_id,
@@ -117,10 +170,19 @@ impl ImagesApi {
     /// Download an image file.
     ///
     /// Served in its stored format (PNG unless the generation asked otherwise); `format=png|jpeg|webp`
-    /// converts on the fly (JPEG is flattened on white). 422 for another format, 404 for an unknown id.
+    /// converts on the fly (JPEG is flattened on white); `variant=original|cropped|transparent` picks
+    /// the file (404 when the image has no such variant). 422 for another format or variant, 404 for an
+    /// unknown id.
     #[oai(path = "/v1/images/:id/file", method = "get", operation_id = "get_image_file")]
-    async fn file(&self, id: Path<String>, format: Query<Option<String>>) -> Result<ImageFileResponse, ApiError> {
-        let (bytes, format) = app(&self.app).image_file(&id, format.0.as_deref()).await?;
+    async fn file(
+        &self,
+        id: Path<String>,
+        /// `png`, `jpeg` or `webp`: convert on the fly.
+        format: Query<Option<String>>,
+        /// `original`, `cropped` (default) or `transparent`.
+        variant: Query<Option<String>>,
+    ) -> Result<ImageFileResponse, ApiError> {
+        let (bytes, format) = app(&self.app).image_file(&id, variant.0.as_deref(), format.0.as_deref()).await?;
         let body = match format {
             Format::Png => ImageBytes::Png(Binary(bytes)),
             Format::Jpeg => ImageBytes::Jpeg(Binary(bytes)),

@@ -83,6 +83,14 @@ pub struct ImageRow {
     pub metadata_json: String,
     /// Unix ms.
     pub created_at: i64,
+    /// `{"original"|"cropped"|"transparent": {"key","width","height","format","bytes"}}`.
+    pub variants_json: String,
+    /// The image this one was edited from.
+    pub parent_id: Option<String>,
+    /// Style template used.
+    pub style: Option<String>,
+    /// Archetype used.
+    pub archetype: Option<String>,
 }
 
 /// A job handed to a worker.
@@ -151,6 +159,10 @@ pub trait GenerationDb: Send + Sync {
     async fn heartbeat(&self, id: &str, worker: &str, lease_until: i64) -> AppResult<bool>;
     /// Record progress (0..=100) and stage; false when the job is no longer this worker's.
     async fn set_progress(&self, id: &str, worker: &str, progress: f64, stage: &str) -> AppResult<bool>;
+    /// Insert an image that no job made (an edit or an upload).
+    async fn insert_image(&self, image: &ImageRow) -> AppResult<()>;
+    /// Images edited from `parent_id`, oldest first.
+    async fn edits_of(&self, parent_id: &str) -> AppResult<Vec<ImageRow>>;
     /// Finish the job atomically; false (and nothing written) when it is no longer this worker's.
     async fn finish(&self, id: &str, worker: &str, outcome: &Outcome, timings_json: &str, now: i64) -> AppResult<bool>;
 }

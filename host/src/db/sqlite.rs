@@ -158,6 +158,15 @@ impl GenerationDb for Sqlite {
         Ok(r.rows_affected() == 1)
     }
 
+    async fn insert_image(&self, image: &ImageRow) -> AppResult<()> {
+        let mut conn = self.pool.acquire().await?;
+        insert_image(&mut conn, image).await
+    }
+
+    async fn edits_of(&self, parent_id: &str) -> AppResult<Vec<ImageRow>> {
+        Ok(sqlx::query_as("SELECT * FROM images WHERE parent_id = $1 ORDER BY id").bind(parent_id).fetch_all(&self.pool).await?)
+    }
+
     async fn finish(&self, id: &str, worker: &str, outcome: &Outcome, timings_json: &str, now: i64) -> AppResult<bool> {
         let mut tx = self.pool.begin().await?;
         let (status, code, message, provider_meta, progress) = match outcome {
@@ -189,32 +198,42 @@ impl GenerationDb for Sqlite {
         }
         if let Outcome::Succeeded { images, .. } = outcome {
             for i in images {
-                sqlx::query(
-                    "INSERT INTO images (id, generation_id, owner_id, position, blob_key, width, height, format, \
-                     bytes, seed, prompt, negative_prompt, model, aspect_ratio, metadata_json, created_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
-                )
-                .bind(&i.id)
-                .bind(&i.generation_id)
-                .bind(&i.owner_id)
-                .bind(i.position)
-                .bind(&i.blob_key)
-                .bind(i.width)
-                .bind(i.height)
-                .bind(&i.format)
-                .bind(i.bytes)
-                .bind(i.seed)
-                .bind(&i.prompt)
-                .bind(&i.negative_prompt)
-                .bind(&i.model)
-                .bind(&i.aspect_ratio)
-                .bind(&i.metadata_json)
-                .bind(i.created_at)
-                .execute(&mut *tx)
-                .await?;
+                insert_image(&mut *tx, i).await?;
             }
         }
         tx.commit().await?;
         Ok(true)
     }
+}
+
+async fn insert_image(conn: &mut sqlx::SqliteConnection, i: &ImageRow) -> AppResult<()> {
+    sqlx::query(
+        "INSERT INTO images (id, generation_id, owner_id, position, blob_key, width, height, format, \
+         bytes, seed, prompt, negative_prompt, model, aspect_ratio, metadata_json, created_at, variants_json, \
+         parent_id, style, archetype) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)",
+    )
+    .bind(&i.id)
+    .bind(&i.generation_id)
+    .bind(&i.owner_id)
+    .bind(i.position)
+    .bind(&i.blob_key)
+    .bind(i.width)
+    .bind(i.height)
+    .bind(&i.format)
+    .bind(i.bytes)
+    .bind(i.seed)
+    .bind(&i.prompt)
+    .bind(&i.negative_prompt)
+    .bind(&i.model)
+    .bind(&i.aspect_ratio)
+    .bind(&i.metadata_json)
+    .bind(i.created_at)
+    .bind(&i.variants_json)
+    .bind(&i.parent_id)
+    .bind(&i.style)
+    .bind(&i.archetype)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
 }

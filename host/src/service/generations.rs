@@ -40,7 +40,29 @@ pub struct NewGeneration {
     pub output_format: Option<String>,
     /// Object of string → JSON.
     pub metadata: Option<serde_json::Value>,
+    /// Style template id (`/v1/styles`).
+    pub style: Option<String>,
+    /// Archetype id (`/v1/archetypes`).
+    pub archetype: Option<String>,
+    /// `center`, `top`, `bottom`, `left`, `right` or `smart`.
+    pub crop_anchor: Option<String>,
+    /// Make a transparent variant (default from the archetype).
+    pub remove_background: Option<bool>,
+    /// Include image bytes inline in the finished generation.
+    pub return_base64: Option<bool>,
 }
+
+/// What styling decided before validation: the prompt the provider gets and the hints.
+#[derive(Clone, Debug, Default)]
+struct Styling {
+    provider_prompt: Option<String>,
+    provider_negative_prompt: Option<String>,
+    style_hint: Option<String>,
+    remove_background_default: bool,
+}
+
+/// Crop anchors.
+pub const ANCHORS: &[&str] = &["center", "top", "bottom", "left", "right", "smart"];
 
 /// A validated request: what the job runs, stored as `request_json` and echoed to clients.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -73,6 +95,34 @@ pub struct GenerationSpec {
     pub quality: Option<String>,
     /// Stored format.
     pub output_format: String,
+    /// Style template applied.
+    #[serde(default)]
+    pub style: Option<String>,
+    /// Archetype applied.
+    #[serde(default)]
+    pub archetype: Option<String>,
+    /// Crop anchor.
+    #[serde(default = "center")]
+    pub crop_anchor: String,
+    /// Make a transparent variant.
+    #[serde(default)]
+    pub remove_background: bool,
+    /// Inline the image bytes in the finished generation.
+    #[serde(default)]
+    pub return_base64: bool,
+    /// Hint for the provider (from the style or archetype).
+    #[serde(default)]
+    pub style_hint: Option<String>,
+    /// The prompt as sent to the provider (after style and archetype).
+    #[serde(default)]
+    pub provider_prompt: Option<String>,
+    /// The negative prompt as sent to the provider.
+    #[serde(default)]
+    pub provider_negative_prompt: Option<String>,
+}
+
+fn center() -> String {
+    "center".into()
 }
 
 /// A generation as clients see it, with its images.
@@ -107,7 +157,15 @@ const QUALITIES: &[&str] = &["draft", "standard", "high"];
 impl App {
     /// Validate `input` against the request rules and the model's description.
     pub fn validate(&self, input: NewGeneration) -> AppResult<(GenerationSpec, serde_json::Value)> {
-        let mut errors = Vec::new();
+        self.validate_styled(input, Styling::default(), Vec::new())
+    }
+
+    fn validate_styled(
+        &self,
+        input: NewGeneration,
+        styling: Styling,
+        mut errors: Vec<FieldError>,
+    ) -> AppResult<(GenerationSpec, serde_json::Value)> {
         let mut err = |field: &str, message: String| errors.push(FieldError { field: field.into(), message });
 
         let prompt = input.prompt.unwrap_or_default();
@@ -159,6 +217,15 @@ impl App {
             && !QUALITIES.contains(&q.as_str())
         {
             err("quality", format!("must be one of draft, standard, high; got {q:?}"));
+        }
+        let crop_anchor = input.crop_anchor.unwrap_or_else(|| "center".into());
+        if !ANCHORS.contains(&crop_anchor.as_str()) {
+            err("crop_anchor", format!("must be one of {}; got {crop_anchor:?}", ANCHORS.join(", ")));
+        }
+        let remove_background = input.remove_background.unwrap_or(styling.remove_background_default);
+        if (remove_background || crop_anchor != "center") && self.plugins.catalog().default_cropper().is_none() {
+            let field = if remove_background { "remove_background" } else { "crop_anchor" };
+            err(field, "needs a cropper plugin, and none is loaded".into());
         }
         let output_format = input.output_format.unwrap_or_else(|| "png".into());
         let format = imaging::Format::parse(&output_format);
@@ -262,6 +329,14 @@ impl App {
             guidance_scale,
             quality: input.quality,
             output_format: format.expect("checked").as_str().to_string(),
+            style: input.style,
+            archetype: input.archetype,
+            crop_anchor,
+            remove_background,
+            return_base64: input.return_base64.unwrap_or(false),
+            style_hint: styling.style_hint,
+            provider_prompt: styling.provider_prompt,
+            provider_negative_prompt: styling.provider_negative_prompt,
         };
         Ok((spec, metadata))
     }
@@ -269,7 +344,8 @@ impl App {
     /// Validate and queue a generation; returns its view (status `queued`).
     #[tracing::instrument(skip_all, fields(generation_id))]
     pub async fn create_generation(&self, input: NewGeneration) -> AppResult<GenerationView> {
-        let (spec, metadata) = self.validate(input)?;
+        let (input, styling, errors) = self.style_request(input).await?;
+        let (spec, metadata) = self.validate_styled(input, styling, errors)?;
         let id = new_id("gen");
         tracing::Span::current().record("generation_id", id.as_str());
         let row = GenerationRow {
@@ -302,6 +378,88 @@ impl App {
         self.wake.notify_waiters();
         self.wake.notify_one();
         self.view(row).await
+    }
+
+    /// Apply the style template and the archetype: expand the prompt (style-pack plugin), fill
+    /// in their default parameters where the request is silent, and collect provider hints.
+    async fn style_request(&self, mut input: NewGeneration) -> AppResult<(NewGeneration, Styling, Vec<FieldError>)> {
+        let mut errors = Vec::new();
+        let mut styling = Styling::default();
+        let catalog = self.plugins.catalog();
+        let size_given = input.aspect_ratio.is_some() || input.size.is_some() || input.width.is_some() || input.height.is_some();
+        let prompt = input.prompt.clone().unwrap_or_default();
+        let mut provider_prompt = prompt.clone();
+        let mut provider_negative = input.negative_prompt.clone().filter(|s| !s.trim().is_empty());
+        if let Some(style_id) = &input.style {
+            match catalog.style(style_id) {
+                None => errors.push(FieldError {
+                    field: "style".into(),
+                    message: format!("{style_id:?} is not a known style; GET /v1/styles lists them"),
+                }),
+                Some((plugin, template)) if !prompt.trim().is_empty() => {
+                    let request = crate::plugins::runtime::style_abi::StyleRequest {
+                        prompt: prompt.clone(),
+                        negative_prompt: provider_negative.clone(),
+                    };
+                    match plugin.apply_style(style_id.clone(), request).await {
+                        Ok(styled) => {
+                            provider_prompt = styled.prompt;
+                            provider_negative = styled.negative_prompt;
+                        }
+                        Err(e) => {
+                            return Err(AppError::coded(
+                                crate::error::ErrorCode::PluginError,
+                                format!("style {style_id:?} failed: {e}"),
+                            ));
+                        }
+                    }
+                    styling.style_hint = template.style_hint.clone();
+                    let defaults: serde_json::Map<String, serde_json::Value> =
+                        serde_json::from_str(&template.defaults_json).unwrap_or_default();
+                    if !size_given && let Some(ar) = defaults.get("aspect_ratio").and_then(|v| v.as_str()) {
+                        input.aspect_ratio = Some(ar.to_string());
+                    }
+                    if input.quality.is_none() {
+                        input.quality = defaults.get("quality").and_then(|v| v.as_str()).map(str::to_string);
+                    }
+                    if input.steps.is_none() {
+                        input.steps = defaults.get("steps").and_then(|v| v.as_i64());
+                    }
+                    if input.guidance_scale.is_none() {
+                        input.guidance_scale = defaults.get("guidance_scale").and_then(|v| v.as_f64());
+                    }
+                }
+                Some(_) => {}
+            }
+        }
+        if let Some(archetype_id) = &input.archetype {
+            match catalog.archetype(archetype_id) {
+                None => errors.push(FieldError {
+                    field: "archetype".into(),
+                    message: format!("{archetype_id:?} is not a known archetype; GET /v1/archetypes lists them"),
+                }),
+                Some((_, archetype)) => {
+                    if let Some(suffix) = archetype.prompt_suffix.as_deref().filter(|s| !s.is_empty()) {
+                        provider_prompt = format!("{provider_prompt}, {suffix}");
+                    }
+                    if styling.style_hint.is_none() {
+                        styling.style_hint = archetype.style_hint.clone();
+                    }
+                    styling.remove_background_default = archetype.remove_background;
+                    if !size_given
+                        && input.aspect_ratio.is_none()
+                        && let Some(r) = archetype.preferred_ratio
+                    {
+                        input.aspect_ratio = Some(format!("{}:{}", r.width, r.height));
+                    }
+                }
+            }
+        }
+        if provider_prompt != prompt || provider_negative != input.negative_prompt {
+            styling.provider_prompt = Some(provider_prompt);
+            styling.provider_negative_prompt = provider_negative;
+        }
+        Ok((input, styling, errors))
     }
 
     /// One generation with its images.
@@ -351,7 +509,12 @@ impl App {
     }
 
     /// The bytes of an image, converted to `format` when it differs from the stored one.
-    pub async fn image_file(&self, id: &str, format: Option<&str>) -> AppResult<(Vec<u8>, imaging::Format)> {
+    pub async fn image_file(
+        &self,
+        id: &str,
+        variant: Option<&str>,
+        format: Option<&str>,
+    ) -> AppResult<(Vec<u8>, imaging::Format)> {
         let wanted = match format {
             None => None,
             Some(f) => Some(
@@ -360,8 +523,25 @@ impl App {
             ),
         };
         let image = self.get_image(id).await?;
-        let stored = imaging::Format::parse(&image.format).unwrap_or(imaging::Format::Png);
-        let bytes = self.blobs.get(&image.blob_key).await?;
+        let (key, stored_format) = match variant {
+            None | Some("cropped") => (image.blob_key.clone(), image.format.clone()),
+            Some(name @ ("original" | "transparent")) => {
+                let variants: std::collections::BTreeMap<String, super::pipeline::StoredVariant> =
+                    serde_json::from_str(&image.variants_json).unwrap_or_default();
+                let v = variants.get(name).ok_or_else(|| {
+                    AppError::coded(crate::error::ErrorCode::NotFound, format!("image {id:?} has no {name} variant"))
+                })?;
+                (v.key.clone(), v.format.clone())
+            }
+            Some(other) => {
+                return Err(AppError::field(
+                    "variant",
+                    format!("must be original, cropped or transparent; got {other:?}"),
+                ));
+            }
+        };
+        let stored = imaging::Format::parse(&stored_format).unwrap_or(imaging::Format::Png);
+        let bytes = self.blobs.get(&key).await?;
         let target = wanted.unwrap_or(stored);
         if target == stored {
             return Ok((bytes.to_vec(), stored));

@@ -193,8 +193,12 @@ impl App {
         let model_id = spec.model.split_once('/').map(|(_, m)| m.to_string()).unwrap_or_default();
         let request = abi::GenerateRequest {
             model: model_id,
-            prompt: spec.prompt.clone(),
-            negative_prompt: spec.negative_prompt.clone(),
+            prompt: spec.provider_prompt.clone().unwrap_or_else(|| spec.prompt.clone()),
+            negative_prompt: if spec.provider_prompt.is_some() {
+                spec.provider_negative_prompt.clone()
+            } else {
+                spec.negative_prompt.clone()
+            },
             width: spec.draw_width,
             height: spec.draw_height,
             n: spec.n,
@@ -202,7 +206,7 @@ impl App {
             steps: spec.steps,
             guidance_scale: spec.guidance_scale,
             quality: spec.quality.clone(),
-            style_hint: None,
+            style_hint: spec.style_hint.clone(),
             input_image: None,
             mask: None,
             strength: None,
@@ -226,57 +230,179 @@ impl App {
         let _ = self.db.set_progress(&job.id, worker, 90.0, "storing").await;
         self.publish(&job.id, "running", 90.0, "storing");
         let t = Instant::now();
-        let format = imaging::Format::parse(&spec.output_format).unwrap_or(imaging::Format::Png);
-        let max_pixels = self.config.limits.max_pixels;
         let spec = Arc::new(spec);
         let mut rows = Vec::with_capacity(response.images.len());
-        let mut process_ms = 0;
         for (position, generated) in response.images.into_iter().enumerate() {
-            let tp = Instant::now();
-            let spec2 = Arc::clone(&spec);
-            let (encoded, width, height) =
-                tokio::task::spawn_blocking(move || finish_image(generated.data, &spec2, format, max_pixels))
-                    .await
-                    .map_err(|e| JobFailure::new(ErrorCode::InternalError, format!("image task failed: {e}")))??;
-            process_ms += tp.elapsed().as_millis() as u64;
-            let key = format!("images/{}/{position}.{}", job.id, format.as_str());
-            let bytes = encoded.len() as i64;
-            self.blobs.put(&key, Bytes::from(encoded)).await?;
+            let seed = generated.seed;
+            let (main, variants) = self.finish_image(&job.id, position, generated.data, &spec).await?;
             rows.push(ImageRow {
                 id: new_id("img"),
                 generation_id: Some(job.id.clone()),
                 owner_id: None,
                 position: position as i64,
-                blob_key: key,
-                width: i64::from(width),
-                height: i64::from(height),
-                format: format.as_str().into(),
-                bytes,
-                seed: Some(i64::from(generated.seed)),
+                blob_key: main.key.clone(),
+                width: i64::from(main.width),
+                height: i64::from(main.height),
+                format: main.format.clone(),
+                bytes: main.bytes,
+                seed: Some(i64::from(seed)),
                 prompt: Some(spec.prompt.clone()),
                 negative_prompt: spec.negative_prompt.clone(),
                 model: Some(spec.model.clone()),
                 aspect_ratio: Some(spec.aspect_ratio.clone()),
                 metadata_json: "{}".into(),
                 created_at: now_ms(),
+                variants_json: serde_json::to_string(&variants).unwrap_or_else(|_| "{}".into()),
+                parent_id: None,
+                style: spec.style.clone(),
+                archetype: spec.archetype.clone(),
             });
         }
-        timings.insert("process_ms", process_ms);
-        timings.insert("store_ms", (t.elapsed().as_millis() as u64).saturating_sub(process_ms));
+        timings.insert("process_store_ms", t.elapsed().as_millis() as u64);
         Ok((rows, provider_metadata.to_string()))
+    }
+
+    /// Decode, crop to the exact ratio (anchor via the cropper plugin), resize to an explicit
+    /// size, remove the background when asked, and store every variant.
+    async fn finish_image(
+        &self,
+        generation_id: &str,
+        position: usize,
+        data: abi::ImageData,
+        spec: &Arc<GenerationSpec>,
+    ) -> Result<(StoredVariant, BTreeMap<&'static str, StoredVariant>), JobFailure> {
+        let max_pixels = self.config.limits.max_pixels;
+        let original = blocking(move || decode_provider_image(data, max_pixels)).await??;
+        let ratio = Ratio::parse(&spec.aspect_ratio).unwrap_or(Ratio::new(spec.width, spec.height));
+        let (w, h) = (original.width(), original.height());
+        let mut rect = imaging::center_crop(w, h, ratio);
+        if rect != (0, 0, w, h) && spec.crop_anchor != "center" {
+            rect = self.plan_crop(&original, ratio, &spec.crop_anchor).await.unwrap_or(rect);
+        }
+        let format = imaging::Format::parse(&spec.output_format).unwrap_or(imaging::Format::Png);
+        let mut variants = BTreeMap::new();
+        let (target_w, target_h) = (spec.width, spec.height);
+        let shared = Arc::new(original);
+        let source = Arc::clone(&shared);
+        let main = blocking(move || -> Result<RgbaImage, JobFailure> {
+            let img = if rect == (0, 0, source.width(), source.height()) { (*source).clone() } else { imaging::crop(&source, rect) };
+            if (img.width(), img.height()) != (target_w, target_h) {
+                imaging::resize(&img, target_w, target_h)
+                    .map_err(|e| JobFailure::new(ErrorCode::InternalError, format!("resizing failed: {e}")))
+            } else {
+                Ok(img)
+            }
+        })
+        .await??;
+        let main = Arc::new(main);
+        let main_key = format!("images/{generation_id}/{position}.{}", format.as_str());
+        let cropped = self.store_variant(&main_key, Arc::clone(&main), format).await?;
+        let same = (main.width(), main.height()) == (shared.width(), shared.height());
+        let original = if same {
+            cropped.clone()
+        } else {
+            let key = format!("images/{generation_id}/{position}-original.{}", format.as_str());
+            self.store_variant(&key, shared, format).await?
+        };
+        variants.insert("original", original);
+        variants.insert("cropped", cropped.clone());
+        if spec.remove_background {
+            let cutout = self.cut_out(&main).await?;
+            let key = format!("images/{generation_id}/{position}-transparent.png");
+            variants.insert("transparent", self.store_variant(&key, Arc::new(cutout), imaging::Format::Png).await?);
+        }
+        Ok((cropped, variants))
+    }
+
+    /// Ask the cropper for the anchored rectangle; None (centre crop) when it fails or lies.
+    async fn plan_crop(&self, image: &RgbaImage, ratio: Ratio, anchor: &str) -> Option<(u32, u32, u32, u32)> {
+        use crate::plugins::runtime::{cropper_abi::Anchor, types};
+        let cropper = self.plugins.catalog().default_cropper()?;
+        let anchor = match anchor {
+            "top" => Anchor::Top,
+            "bottom" => Anchor::Bottom,
+            "left" => Anchor::Left,
+            "right" => Anchor::Right,
+            "smart" => Anchor::Smart,
+            _ => Anchor::Center,
+        };
+        let wit_image = types::Image { width: image.width(), height: image.height(), pixels: image.as_raw().clone() };
+        let target = types::AspectRatio { width: ratio.w, height: ratio.h };
+        match cropper.plan_crop(wit_image, target, anchor).await {
+            Ok(r) => {
+                let inside = r.width > 0
+                    && r.height > 0
+                    && u64::from(r.x) + u64::from(r.width) <= u64::from(image.width())
+                    && u64::from(r.y) + u64::from(r.height) <= u64::from(image.height());
+                let exact = u64::from(r.width) * u64::from(ratio.h) == u64::from(r.height) * u64::from(ratio.w);
+                if inside && exact {
+                    Some((r.x, r.y, r.width, r.height))
+                } else {
+                    tracing::warn!(plugin = %cropper.manifest.id, ?r, "cropper planned an invalid rectangle; using the centre crop");
+                    None
+                }
+            }
+            Err(e) => {
+                tracing::warn!(plugin = %cropper.manifest.id, error = %e, "cropper failed; using the centre crop");
+                None
+            }
+        }
+    }
+
+    async fn cut_out(&self, image: &RgbaImage) -> Result<RgbaImage, JobFailure> {
+        use crate::plugins::runtime::types;
+        let cropper = self
+            .plugins
+            .catalog()
+            .default_cropper()
+            .ok_or_else(|| JobFailure::new(ErrorCode::PluginError, "background removal needs a cropper plugin"))?;
+        let wit_image = types::Image { width: image.width(), height: image.height(), pixels: image.as_raw().clone() };
+        let out = cropper.remove_background(wit_image, "{}".into()).await?;
+        if (out.width, out.height) != image.dimensions() {
+            return Err(JobFailure::new(ErrorCode::PluginError, "background removal changed the image size"));
+        }
+        RgbaImage::from_raw(out.width, out.height, out.pixels)
+            .ok_or_else(|| JobFailure::new(ErrorCode::PluginError, "background removal returned a malformed image"))
+    }
+
+    async fn store_variant(&self, key: &str, image: Arc<RgbaImage>, format: imaging::Format) -> Result<StoredVariant, JobFailure> {
+        let (width, height) = image.dimensions();
+        let encoded = blocking(move || {
+            imaging::encode(&image, format, 90)
+                .map_err(|e| JobFailure::new(ErrorCode::InternalError, format!("encoding failed: {e}")))
+        })
+        .await??;
+        let bytes = encoded.len() as i64;
+        self.blobs.put(key, Bytes::from(encoded)).await?;
+        Ok(StoredVariant { key: key.to_string(), width, height, format: format.as_str().to_string(), bytes })
     }
 }
 
-/// Decode what the provider returned, crop to the exact ratio, resize to an explicit size,
-/// encode. Returns (bytes, width, height).
-fn finish_image(
-    data: abi::ImageData,
-    spec: &GenerationSpec,
-    format: imaging::Format,
-    max_pixels: u64,
-) -> Result<(Vec<u8>, u32, u32), JobFailure> {
+/// One stored file of an image.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize, PartialEq, Eq)]
+pub struct StoredVariant {
+    /// Blob key.
+    pub key: String,
+    /// Pixels.
+    pub width: u32,
+    /// Pixels.
+    pub height: u32,
+    /// `png`, `jpeg` or `webp`.
+    pub format: String,
+    /// File size.
+    pub bytes: i64,
+}
+
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T, JobFailure> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| JobFailure::new(ErrorCode::InternalError, format!("image task failed: {e}")))
+}
+
+/// Turn what the provider returned into pixels, with limits.
+fn decode_provider_image(data: abi::ImageData, max_pixels: u64) -> Result<RgbaImage, JobFailure> {
     let provider_err = |m: String| JobFailure::new(ErrorCode::ProviderError, m);
-    let img = match data {
+    match data {
         abi::ImageData::Raw(raw) => {
             let expected = u64::from(raw.width) * u64::from(raw.height) * 4;
             if raw.width == 0 || raw.height == 0 || u64::from(raw.width) * u64::from(raw.height) > max_pixels {
@@ -290,27 +416,13 @@ fn finish_image(
                     raw.height
                 )));
             }
-            RgbaImage::from_raw(raw.width, raw.height, raw.pixels).expect("length checked")
+            Ok(RgbaImage::from_raw(raw.width, raw.height, raw.pixels).expect("length checked"))
         }
         abi::ImageData::Encoded(bytes) => imaging::decode(&bytes, max_pixels)
-            .map_err(|e| provider_err(format!("the provider returned an unreadable image: {e}")))?,
-        abi::ImageData::Url(_) => {
-            return Err(JobFailure::new(
-                ErrorCode::PluginError,
-                "the provider returned an image URL, which this version cannot fetch yet",
-            ));
-        }
-    };
-    let ratio = Ratio::parse(&spec.aspect_ratio).unwrap_or(Ratio::new(spec.width, spec.height));
-    let rect = imaging::center_crop(img.width(), img.height(), ratio);
-    let img = if rect == (0, 0, img.width(), img.height()) { img } else { imaging::crop(&img, rect) };
-    let img = if (img.width(), img.height()) != (spec.width, spec.height) {
-        imaging::resize(&img, spec.width, spec.height)
-            .map_err(|e| JobFailure::new(ErrorCode::InternalError, format!("resizing failed: {e}")))?
-    } else {
-        img
-    };
-    let bytes = imaging::encode(&img, format, 90)
-        .map_err(|e| JobFailure::new(ErrorCode::InternalError, format!("encoding failed: {e}")))?;
-    Ok((bytes, img.width(), img.height()))
+            .map_err(|e| provider_err(format!("the provider returned an unreadable image: {e}"))),
+        abi::ImageData::Url(_) => Err(JobFailure::new(
+            ErrorCode::PluginError,
+            "the provider returned an image URL, which this version cannot fetch yet",
+        )),
+    }
 }

@@ -7,6 +7,7 @@
 mod catalog;
 mod errors;
 mod generations;
+mod platform;
 mod plugins;
 mod spec;
 
@@ -115,6 +116,11 @@ impl TestServer {
             thread: Some(thread),
             _tmp: None,
         }
+    }
+
+    /// Keep a temporary directory alive as long as the server.
+    pub fn keep(&mut self, tmp: tempfile::TempDir) {
+        self._tmp = Some(tmp);
     }
 
     /// Stop the server and wait for it.
