@@ -3,7 +3,11 @@
 use chrono::{DateTime, Utc};
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::{Binary, Json};
-use poem_openapi::{ApiResponse, Object, OpenApi, ResponseContent};
+use poem_openapi::{ApiResponse, Object, OpenApi, ResponseContent, Union};
+use serde::Deserialize;
+
+use super::body::JsonBody;
+use crate::service::edits::EditOp;
 
 use super::generations::ts;
 use super::problem::ApiError;
@@ -157,6 +161,120 @@ pub enum ImageFileResponse {
     Ok(ImageBytes, #[oai(header = "Cache-Control")] String),
 }
 
+/// Keep a rectangle.
+#[derive(Debug, Clone, Object, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CropOperation {
+    /// Left edge, pixels.
+    pub x: i64,
+    /// Top edge, pixels.
+    pub y: i64,
+    /// Width, pixels.
+    pub width: i64,
+    /// Height, pixels.
+    pub height: i64,
+}
+
+/// Scale to an exact size (Lanczos3).
+#[derive(Debug, Clone, Object, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResizeOperation {
+    /// Pixels.
+    pub width: i64,
+    /// Pixels.
+    pub height: i64,
+}
+
+/// Rotate clockwise.
+#[derive(Debug, Clone, Object, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RotateOperation {
+    /// 90, 180 or 270.
+    pub degrees: i64,
+}
+
+/// Mirror.
+#[derive(Debug, Clone, Object, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FlipOperation {
+    /// `horizontal` or `vertical`.
+    pub direction: String,
+}
+
+/// Apply a filter from `GET /v1/filters`.
+#[derive(Debug, Clone, Object, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FilterOperation {
+    /// Filter id, e.g. `sepia`.
+    pub name: String,
+    /// 0 (unchanged) to 1 (full effect); default 1.
+    pub intensity: Option<f64>,
+    /// The filter's parameters (see its `params_schema`).
+    pub params: Option<serde_json::Value>,
+}
+
+/// Make a plain background transparent (the result is PNG or WebP).
+#[derive(Debug, Clone, Object, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RemoveBackgroundOperation {
+    /// Colour distance still counted as background, 0–1 (default 0.1).
+    pub tolerance: Option<f64>,
+    /// Soft edge width, 0–8 pixels (default 1).
+    pub feather: Option<i64>,
+}
+
+/// One edit operation, selected by `type`.
+#[derive(Debug, Clone, Union, Deserialize)]
+#[oai(discriminator_name = "type", one_of)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum EditOperation {
+    /// `{"type":"crop","x","y","width","height"}`
+    #[oai(mapping = "crop")]
+    Crop(CropOperation),
+    /// `{"type":"resize","width","height"}`
+    #[oai(mapping = "resize")]
+    Resize(ResizeOperation),
+    /// `{"type":"rotate","degrees"}`
+    #[oai(mapping = "rotate")]
+    Rotate(RotateOperation),
+    /// `{"type":"flip","direction"}`
+    #[oai(mapping = "flip")]
+    Flip(FlipOperation),
+    /// `{"type":"filter","name","intensity","params"}`
+    #[oai(mapping = "filter")]
+    Filter(FilterOperation),
+    /// `{"type":"remove_background","tolerance","feather"}`
+    #[oai(mapping = "remove_background")]
+    RemoveBackground(RemoveBackgroundOperation),
+}
+
+/// Body of `POST /v1/images/{id}/edits`.
+#[derive(Debug, Clone, Object, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EditRequest {
+    /// Applied in order, 1–20.
+    pub operations: Vec<EditOperation>,
+    /// `png`, `jpeg` or `webp`; default the source's format (PNG after a background removal).
+    pub output_format: Option<String>,
+}
+
+/// Images edited from one image.
+#[derive(Debug, Clone, Object)]
+pub struct ImageList {
+    /// Oldest first.
+    pub items: Vec<Image>,
+    /// Always null.
+    pub next_cursor: Option<String>,
+}
+
+/// Answer of `POST /v1/images/{id}/edits`.
+#[derive(ApiResponse)]
+pub enum EditResponse {
+    /// The new image (its `parent_id` is the source).
+    #[oai(status = 201)]
+    Created(Json<Image>, #[oai(header = "Location")] String),
+}
+
 #[OpenApi(tag = "Tag::Images")]
 impl ImagesApi {
     /// Get an image record.
@@ -189,5 +307,38 @@ impl ImagesApi {
             Format::Webp => ImageBytes::Webp(Binary(bytes)),
         };
         Ok(ImageFileResponse::Ok(body, "public, max-age=31536000, immutable".into()))
+    }
+
+    /// Edit an image: apply `operations` in order and store the result as a new image.
+    ///
+    /// Operations: `crop`, `resize`, `rotate`, `flip`, `filter` (see `GET /v1/filters`) and
+    /// `remove_background`. Everything is checked first: a bad operation gives 422
+    /// `validation_error` naming `operations[i].field` and nothing is stored. 404 for an unknown
+    /// image, 502 `plugin_error` when a filter plugin fails.
+    #[oai(path = "/v1/images/:id/edits", method = "post", operation_id = "create_image_edit")]
+    async fn edit(&self, id: Path<String>, body: JsonBody<EditRequest>) -> Result<EditResponse, ApiError> {
+        let ops = body
+            .0
+            .operations
+            .into_iter()
+            .map(|op| match op {
+                EditOperation::Crop(c) => EditOp::Crop { x: c.x, y: c.y, width: c.width, height: c.height },
+                EditOperation::Resize(r) => EditOp::Resize { width: r.width, height: r.height },
+                EditOperation::Rotate(r) => EditOp::Rotate { degrees: r.degrees },
+                EditOperation::Flip(f) => EditOp::Flip { direction: f.direction },
+                EditOperation::Filter(f) => EditOp::Filter { name: f.name, intensity: f.intensity, params: f.params },
+                EditOperation::RemoveBackground(r) => EditOp::RemoveBackground { tolerance: r.tolerance, feather: r.feather },
+            })
+            .collect();
+        let row = app(&self.app).edit_image(&id, ops, body.0.output_format).await?;
+        let location = format!("/v1/images/{}", row.id);
+        Ok(EditResponse::Created(Json(row.into()), location))
+    }
+
+    /// List the images edited from this one, oldest first. 404 for an unknown image.
+    #[oai(path = "/v1/images/:id/edits", method = "get", operation_id = "list_image_edits")]
+    async fn edits(&self, id: Path<String>) -> Result<Json<ImageList>, ApiError> {
+        let rows = app(&self.app).image_edits(&id).await?;
+        Ok(Json(ImageList { items: rows.into_iter().map(Image::from).collect(), next_cursor: None }))
     }
 }

@@ -1,6 +1,7 @@
 //! Business rules, free of HTTP and SQL types: what a valid request is, what a generation
 //! looks like to a client, and how the pipeline turns a job into stored images.
 
+pub mod edits;
 pub mod generations;
 pub mod pipeline;
 

@@ -246,3 +246,75 @@ fn the_build_produced_every_fixture() {
         assert!(wasm_build_dir().join(wasm).is_file(), "{wasm}");
     }
 }
+
+#[test]
+fn edits_apply_filters_and_geometry_in_order() {
+    let s = shared();
+    let g = s.generate(json!({ "prompt": "a sunset over the ocean", "width": 160, "height": 120, "seed": 5 }));
+    let id = g["images"][0]["id"].as_str().unwrap().to_string();
+    let ops = json!({ "operations": [
+        { "type": "filter", "name": "grayscale" },
+        { "type": "crop", "x": 10, "y": 10, "width": 100, "height": 80 },
+        { "type": "rotate", "degrees": 90 },
+        { "type": "resize", "width": 40, "height": 50 },
+        { "type": "flip", "direction": "horizontal" },
+    ]});
+    let r = s.post_json(&format!("/v1/images/{id}/edits"), &ops);
+    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.bytes));
+    let edited = r.json();
+    assert_eq!(edited["parent_id"], id.as_str());
+    assert_eq!((edited["width"].as_u64(), edited["height"].as_u64()), (Some(40), Some(50)));
+    assert_eq!(r.header("location"), Some(format!("/v1/images/{}", edited["id"].as_str().unwrap()).as_str()));
+    let (_, img) = s.download(&edited);
+    let rgba = img.to_rgba8();
+    assert!(rgba.pixels().all(|p| p[0] == p[1] && p[1] == p[2]), "grayscale kept through the geometry");
+    let history = s.get(&format!("/v1/images/{id}/edits")).json();
+    assert_eq!(history["items"][0]["id"], edited["id"]);
+
+    let sepia = s.post_json(&format!("/v1/images/{id}/edits"), &json!({ "operations": [
+        { "type": "filter", "name": "sepia", "intensity": 0.5 },
+        { "type": "filter", "name": "blur", "params": { "radius": 2 } },
+    ], "output_format": "webp" }));
+    assert_eq!(sepia.status, 201, "{}", String::from_utf8_lossy(&sepia.bytes));
+    assert_eq!(sepia.json()["format"], "webp");
+}
+
+#[test]
+fn bad_edits_name_the_operation_and_store_nothing() {
+    let s = shared();
+    let g = s.generate(crate::small("edit me"));
+    let id = g["images"][0]["id"].as_str().unwrap().to_string();
+    let path = format!("/v1/images/{id}/edits");
+    let cases = [
+        (json!({ "operations": [{ "type": "filter", "name": "nope" }] }), "operations[0].name"),
+        (json!({ "operations": [{ "type": "filter", "name": "grayscale" }, { "type": "filter", "name": "blur", "params": { "radius": -1 } }] }), "operations[1].params"),
+        (json!({ "operations": [{ "type": "filter", "name": "sepia", "intensity": 3 }] }), "operations[0].intensity"),
+        (json!({ "operations": [{ "type": "crop", "x": 100, "y": 0, "width": 100, "height": 10 }] }), "operations[0].width"),
+        (json!({ "operations": [{ "type": "rotate", "degrees": 45 }] }), "operations[0].degrees"),
+        (json!({ "operations": [{ "type": "flip", "direction": "diagonal" }] }), "operations[0].direction"),
+        (json!({ "operations": [] }), "operations"),
+    ];
+    for (body, field) in cases {
+        let p = s.post_json(&path, &body).problem(422, "validation_error");
+        let fields: Vec<_> = p["errors"].as_array().unwrap().iter().map(|e| e["field"].as_str().unwrap().to_string()).collect();
+        assert!(fields.iter().any(|f| f == field), "expected {field}, got {p}");
+    }
+    let r = s.post_json(&path, &json!({ "operations": [{ "type": "sharpie" }] }));
+    assert_eq!(r.status, 422, "an unknown operation type is refused");
+    assert_eq!(s.get(&format!("{path}")).json()["items"], json!([]), "nothing was stored");
+    s.post_json("/v1/images/img_missing/edits", &json!({ "operations": [{ "type": "flip", "direction": "vertical" }] }))
+        .problem(404, "not_found");
+}
+
+#[test]
+fn background_removal_as_an_edit() {
+    let s = shared();
+    let g = s.generate(json!({ "prompt": "minimalist logo of a fox", "width": 256, "height": 256, "seed": 2, "output_format": "jpeg" }));
+    let id = g["images"][0]["id"].as_str().unwrap();
+    let r = s.post_json(&format!("/v1/images/{id}/edits"), &json!({ "operations": [{ "type": "remove_background", "tolerance": 0.2 }] }));
+    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.bytes));
+    let edited = r.json();
+    assert_eq!(edited["format"], "png", "transparency needs PNG even from a JPEG source");
+    let (_, img) = s.download(&edited);
+    assert_eq!(img.to_rgba8().get_pixel(0, 0)[3], 0);
+}

@@ -4,206 +4,144 @@
 //! An extended box of radius `l + α` weighs the `2l + 1` central samples 1 and the two next ones
 //! `α`, which matches any variance exactly, so fractional radii blur smoothly. Each pass keeps a
 //! running sum of the central samples: O(1) per sample whatever the radius. Weights are fixed
-//! point summing to 2¹⁶, so normalising is a shift. Edges repeat the border pixel.
+//! point summing to 2¹³, so normalising is a shift. Edges repeat the border pixel.
 //!
-//! Lines are held unpacked: R and B in the two 32-bit lanes of a `u64`, G in a `u32`, so one
-//! 64-bit add or multiply serves two channels (no lane can overflow: every intermediate stays
-//! below 2²⁴). Rows are blurred through two padded line buffers; columns are gathered a strip at
-//! a time into padded lines, blurred with the same kernel and scattered back, so both axes read
-//! memory sequentially and no image-sized scratch is needed. Alpha is never touched.
+//! A pixel is held as one `u64` with R, G, B in 21-bit lanes (bits 0, 21 and 42), so every add,
+//! multiply and shift serves all three channels: no lane can overflow, since a running sum times
+//! its weight plus the edge term stays below 255 · 2¹³ + 2¹² < 2²¹.
+//!
+//! The whole blur is one streaming sweep down the image: each row is read once, blurred
+//! horizontally (three passes over an L1-sized line) into a ring of rows, and three vertical
+//! stages, each a running sum over whole rows, cascade through two more rings; the last stage
+//! hands finished rows to a `combine` callback while the source row is still original (it is
+//! 3l + 3 rows behind the reader). Memory is read and written sequentially, and the scratch is
+//! three rings of 2l + 3 rows, not an image copy. Alpha is never touched.
+//!
+//! The kernels are small non-inlined functions over plain `u64` slices so that the wasm
+//! compiler (Cranelift) keeps their few live values in registers.
 
-/// Columns gathered per vertical strip (16 pixels = one 64-byte cache line of a row).
-const STRIP: usize = 16;
+/// Fractional bits of the weights.
+const SHIFT: u32 = 13;
+/// Bit position of each channel's lane.
+const G_LANE: u32 = 21;
+const B_LANE: u32 = 42;
+/// How far the weights' total may be from 2¹³: small enough that a flat area stays exactly
+/// flat (255 · 15 < 2¹²) and no lane overflows (255 · (2¹³ + 15) + 2¹² < 2²¹).
+const TOLERANCE: u64 = 15;
+/// 0.5 in every lane, for rounding.
+const HALF: u64 = (1 << (SHIFT - 1)) * (1 | 1 << G_LANE | 1 << B_LANE);
+/// The 8-bit results of every lane after the normalising shift.
+const MASK: u64 = 0xFF * (1 | 1 << G_LANE | 1 << B_LANE);
 
-/// Blur `pixels` (`w × h` RGBA8) in place with a Gaussian of standard deviation `sigma` pixels.
-pub(crate) fn gaussian(pixels: &mut [u8], w: usize, h: usize, sigma: f32) {
+/// Blur `pixels` (`w × h` RGBA8) with a Gaussian of standard deviation `sigma` pixels, letting
+/// `combine(pixel, r, g, b)` merge each blurred R, G, B (0..=255) into the original pixel.
+pub(crate) fn gaussian(pixels: &mut [u8], w: usize, h: usize, sigma: f32, combine: impl Fn(&mut [u8], u32, u32, u32)) {
     if w == 0 || h == 0 {
         return;
     }
     let k = BoxKernel::for_sigma(sigma);
-    let mut rows = RowBlur::new(&k, w);
-    for row in pixels.chunks_exact_mut(w * 4) {
-        rows.a.load(row);
-        rows.run(&k, row);
-    }
-    let mut cols = ColumnBlur::new(&k, w, h);
-    let mut x0 = 0;
-    while x0 < w {
-        let sw = STRIP.min(w - x0);
-        cols.gather(&k, pixels, w, x0, sw);
-        cols.scatter(pixels, w, x0, sw, |px, r, g, b| {
-            px[0] = r as u8;
-            px[1] = g as u8;
-            px[2] = b as u8;
-        });
-        x0 += sw;
+    let (l, p) = (k.l, k.pad());
+    // Rows a vertical stage needs at once: its 2l + 3 inputs (fewer in a short image).
+    let ring_rows = (2 * l + 3).min(h);
+    let mut rings = [Ring::new(w, ring_rows), Ring::new(w, ring_rows), Ring::new(w, ring_rows)];
+    let mut sums = [vec![0u64; w], vec![0u64; w], vec![0u64; w]];
+    let mut line_a = vec![0u64; w + 2 * p];
+    let mut line_b = vec![0u64; w + 2 * p];
+    let mut out = vec![0u64; w];
+    // done[0]: rows blurred horizontally into rings[0]; done[s]: rows output by vertical stage s,
+    // which reads rings[s - 1] and writes rings[s] (stage 3 writes the image).
+    let mut done = [0usize; 4];
+    let ready = |done: &[usize; 4], s: usize| done[s] < h && (done[s - 1] == h || done[s] + l + 1 < done[s - 1]);
+    while done[3] < h {
+        if let Some(s) = (1..4).rev().find(|&s| ready(&done, s)) {
+            let y = done[s];
+            let (inputs, outputs) = rings.split_at_mut(s);
+            let input = &inputs[s - 1];
+            if y == 0 {
+                k.start_sums(&mut sums[s - 1], input, h);
+            }
+            let clamp = |j: isize| j.clamp(0, h as isize - 1) as usize;
+            let (y, l) = (y as isize, l as isize);
+            let (lo, leaving, hi) =
+                (input.row(clamp(y - l - 1)), input.row(clamp(y - l)), input.row(clamp(y + l + 1)));
+            let dst = match outputs.first_mut() {
+                Some(ring) => ring.row_mut(y as usize),
+                None => &mut out[..],
+            };
+            k.vertical(&mut sums[s - 1], lo, leaving, hi, dst);
+            if s == 3 {
+                let y = y as usize;
+                emit(&out, &mut pixels[y * w * 4..(y + 1) * w * 4], &combine);
+            }
+            done[s] += 1;
+        } else {
+            let y = done[0];
+            load(&pixels[y * w * 4..(y + 1) * w * 4], &mut line_a[p..p + w]);
+            fill_pad(&mut line_a, p);
+            k.horizontal(&line_a, &mut line_b[p..p + w]);
+            fill_pad(&mut line_b, p);
+            k.horizontal(&line_b, &mut line_a[p..p + w]);
+            fill_pad(&mut line_a, p);
+            k.horizontal(&line_a, rings[0].row_mut(y));
+            done[0] += 1;
+        }
     }
 }
 
-/// Blur a copy of `pixels` and let `combine(pixel, r, g, b)` merge each blurred R, G, B (0..=255)
-/// into the original pixel. Needs one image-sized scratch buffer (the row-blurred copy).
-pub(crate) fn gaussian_combine(
-    pixels: &mut [u8],
+/// Unpack RGBA8 bytes into lane words.
+#[inline(never)]
+fn load(row: &[u8], dst: &mut [u64]) {
+    for (px, d) in row.chunks_exact(4).zip(dst) {
+        *d = px[0] as u64 | (px[1] as u64) << G_LANE | (px[2] as u64) << B_LANE;
+    }
+}
+
+/// Hand each finished lane word to `combine` with its pixel.
+#[inline(never)]
+fn emit(src: &[u64], row: &mut [u8], combine: &impl Fn(&mut [u8], u32, u32, u32)) {
+    for (&v, px) in src.iter().zip(row.chunks_exact_mut(4)) {
+        combine(px, (v & 0xFF) as u32, (v >> G_LANE) as u32 & 0xFF, (v >> B_LANE) as u32 & 0xFF);
+    }
+}
+
+/// Repeat the first and last real pixel of a line padded by `p` on each side into the padding.
+fn fill_pad(line: &mut [u64], p: usize) {
+    let len = line.len();
+    let (first, last) = (line[p], line[len - p - 1]);
+    line[..p].fill(first);
+    line[len - p..].fill(last);
+}
+
+/// Rows `r` of an image kept in `r % rows`: the recent output of one stage.
+struct Ring {
+    data: Vec<u64>,
     w: usize,
-    h: usize,
-    sigma: f32,
-    combine: impl Fn(&mut [u8], u32, u32, u32),
-) {
-    if w == 0 || h == 0 {
-        return;
-    }
-    let k = BoxKernel::for_sigma(sigma);
-    let mut rows = RowBlur::new(&k, w);
-    let mut blurred = vec![0u8; pixels.len()];
-    for (row, out) in pixels.chunks_exact(w * 4).zip(blurred.chunks_exact_mut(w * 4)) {
-        rows.a.load(row);
-        rows.run(&k, out);
-    }
-    let mut cols = ColumnBlur::new(&k, w, h);
-    let mut x0 = 0;
-    while x0 < w {
-        let sw = STRIP.min(w - x0);
-        cols.gather(&k, &blurred, w, x0, sw);
-        cols.scatter(pixels, w, x0, sw, &combine);
-        x0 += sw;
-    }
+    rows: usize,
 }
 
-/// Rounding constant for both lanes of an R|B word.
-const HALF_RB: u64 = 0x8000 | (0x8000 << 32);
-/// The two 8-bit results of a normalised R|B word.
-const MASK_RB: u64 = 0xFF | (0xFF << 32);
-
-/// One padded, unpacked line of pixels.
-struct Line {
-    /// R in bits 0..32, B in bits 32..64.
-    rb: Vec<u64>,
-    g: Vec<u32>,
-    /// Padding on each side, in pixels.
-    pad: usize,
-}
-
-impl Line {
-    fn new(n: usize, pad: usize) -> Self {
-        Self { rb: vec![0; n + 2 * pad], g: vec![0; n + 2 * pad], pad }
+impl Ring {
+    fn new(w: usize, rows: usize) -> Self {
+        Self { data: vec![0; w * rows], w, rows }
     }
 
-    /// The unpadded part.
-    fn center(&mut self) -> (&mut [u64], &mut [u32]) {
-        let n = self.rb.len() - 2 * self.pad;
-        (&mut self.rb[self.pad..self.pad + n], &mut self.g[self.pad..self.pad + n])
+    fn row(&self, r: usize) -> &[u64] {
+        let at = (r % self.rows) * self.w;
+        &self.data[at..at + self.w]
     }
 
-    /// Unpack RGBA8 bytes into the unpadded part and fill the padding.
-    fn load(&mut self, row: &[u8]) {
-        let (rb, g) = self.center();
-        for ((px, rb), g) in row.chunks_exact(4).zip(rb).zip(g) {
-            *rb = px[0] as u64 | (px[2] as u64) << 32;
-            *g = px[1] as u32;
-        }
-        self.fill_pad();
-    }
-
-    /// Repeat the first and last real pixel into the padding.
-    fn fill_pad(&mut self) {
-        let (p, len) = (self.pad, self.rb.len());
-        let (first_rb, first_g) = (self.rb[p], self.g[p]);
-        let (last_rb, last_g) = (self.rb[len - p - 1], self.g[len - p - 1]);
-        self.rb[..p].fill(first_rb);
-        self.g[..p].fill(first_g);
-        self.rb[len - p..].fill(last_rb);
-        self.g[len - p..].fill(last_g);
-    }
-}
-
-/// Scratch for blurring rows: row → a → b → a → row.
-struct RowBlur {
-    a: Line,
-    b: Line,
-}
-
-impl RowBlur {
-    fn new(k: &BoxKernel, w: usize) -> Self {
-        Self { a: Line::new(w, k.pad()), b: Line::new(w, k.pad()) }
-    }
-
-    /// Blur the row loaded into `a` three times, writing R, G, B into `out` (alpha untouched).
-    fn run(&mut self, k: &BoxKernel, out: &mut [u8]) {
-        let (rb, g) = self.b.center();
-        k.pass(&self.a, rb.iter_mut().zip(g), store_unpacked);
-        self.b.fill_pad();
-        let (rb, g) = self.a.center();
-        k.pass(&self.b, rb.iter_mut().zip(g), store_unpacked);
-        self.a.fill_pad();
-        k.pass(&self.a, out.chunks_exact_mut(4), |px, rb, g| {
-            px[0] = rb as u8;
-            px[1] = g as u8;
-            px[2] = (rb >> 32) as u8;
-        });
-    }
-}
-
-#[inline(always)]
-fn store_unpacked((dst_rb, dst_g): (&mut u64, &mut u32), rb: u64, g: u32) {
-    *dst_rb = rb;
-    *dst_g = g;
-}
-
-/// Scratch for blurring a strip of columns: gather → line → b → c → line → scatter.
-struct ColumnBlur {
-    lines: Vec<Line>,
-    b: Line,
-    c: Line,
-}
-
-impl ColumnBlur {
-    fn new(k: &BoxKernel, w: usize, h: usize) -> Self {
-        let lines = (0..STRIP.min(w)).map(|_| Line::new(h, k.pad())).collect();
-        Self { lines, b: Line::new(h, k.pad()), c: Line::new(h, k.pad()) }
-    }
-
-    /// Load columns `x0..x0 + sw` of `src` and blur each of them.
-    fn gather(&mut self, k: &BoxKernel, src: &[u8], w: usize, x0: usize, sw: usize) {
-        let p = self.b.pad;
-        for (y, row) in src.chunks_exact(w * 4).enumerate() {
-            for (line, px) in self.lines.iter_mut().zip(row[x0 * 4..(x0 + sw) * 4].chunks_exact(4)) {
-                line.rb[p + y] = px[0] as u64 | (px[2] as u64) << 32;
-                line.g[p + y] = px[1] as u32;
-            }
-        }
-        for line in &mut self.lines[..sw] {
-            line.fill_pad();
-            let (rb, g) = self.b.center();
-            k.pass(line, rb.iter_mut().zip(g), store_unpacked);
-            self.b.fill_pad();
-            let (rb, g) = self.c.center();
-            k.pass(&self.b, rb.iter_mut().zip(g), store_unpacked);
-            self.c.fill_pad();
-            let (rb, g) = line.center();
-            k.pass(&self.c, rb.iter_mut().zip(g), store_unpacked);
-        }
-    }
-
-    /// Hand the blurred columns `x0..x0 + sw` to `put(pixel of dst, r, g, b)`.
-    #[inline(always)]
-    fn scatter(&self, dst: &mut [u8], w: usize, x0: usize, sw: usize, put: impl Fn(&mut [u8], u32, u32, u32)) {
-        let p = self.b.pad;
-        for (y, row) in dst.chunks_exact_mut(w * 4).enumerate() {
-            for (line, px) in self.lines.iter().zip(row[x0 * 4..(x0 + sw) * 4].chunks_exact_mut(4)) {
-                let rb = line.rb[p + y];
-                put(px, rb as u32, line.g[p + y], (rb >> 32) as u32);
-            }
-        }
+    fn row_mut(&mut self, r: usize) -> &mut [u64] {
+        let at = (r % self.rows) * self.w;
+        &mut self.data[at..at + self.w]
     }
 }
 
 /// One extended box: central radius `l`; central weight `wi` and edge weight `we`, with
-/// `(2l + 1)·wi + 2·we ≤ 2¹⁶` (equal up to one unit of rounding).
+/// `(2l + 1)·wi + 2·we` within [`TOLERANCE`] of 2¹³.
 #[derive(Clone, Copy, Debug)]
 struct BoxKernel {
     l: usize,
-    wi: u32,
-    we: u32,
+    wi: u64,
+    we: u64,
 }
 
 impl BoxKernel {
@@ -218,12 +156,29 @@ impl BoxKernel {
         while ((l + 1) * (l + 2)) as f32 / 3.0 <= var {
             l += 1;
         }
-        let lf = l as f32;
-        let alpha = (2.0 * lf + 1.0) * (var - lf * (lf + 1.0) / 3.0) / (2.0 * ((lf + 1.0) * (lf + 1.0) - var));
-        let alpha = alpha.clamp(0.0, 1.0);
-        let wi = (65536.0 / (2.0 * lf + 1.0 + 2.0 * alpha)) as u32;
-        let we = (65536 - (2 * l as u32 + 1) * wi) / 2;
-        Self { l, wi, we }
+        // The best integer weights: total within 2¹³ ± 15 (so flat areas stay exactly flat and
+        // no lane overflows) and variance closest to the target.
+        let lf = l as f64;
+        let var = var as f64;
+        let inner: f64 = (1..=l).map(|i| (i * i) as f64).sum();
+        let variance = |wi: u64, we: u64| 2.0 * (wi as f64 * inner + we as f64 * (lf + 1.0) * (lf + 1.0)) / ((2 * l as u64 + 1) * wi + 2 * we) as f64;
+        let alpha = ((2.0 * lf + 1.0) * (var - lf * (lf + 1.0) / 3.0) / (2.0 * ((lf + 1.0) * (lf + 1.0) - var))).clamp(0.0, 1.0);
+        let one = 1u64 << SHIFT;
+        let base = (one as f64 / (2.0 * lf + 1.0 + 2.0 * alpha)) as u64;
+        let mut best = Self { l, wi: base, we: (one - (2 * l as u64 + 1) * base) / 2 };
+        for wi in base.saturating_sub(3).max(1)..=base + 3 {
+            let centre = (2 * l as u64 + 1) * wi;
+            for total in one - TOLERANCE..=one + TOLERANCE {
+                if total < centre || (total - centre) % 2 != 0 {
+                    continue;
+                }
+                let we = (total - centre) / 2;
+                if (variance(wi, we) - var).abs() < (variance(best.wi, best.we) - var).abs() {
+                    best = Self { l, wi, we };
+                }
+            }
+        }
+        best
     }
 
     /// Padding a line needs on each side, in pixels.
@@ -231,27 +186,68 @@ impl BoxKernel {
         self.l + 1
     }
 
-    /// One pass over `src` (padded by [`Self::pad`]): output `i` goes to the `i`-th item of
-    /// `dst` through `put(item, r | b << 32, g)`, each channel 0..=255.
-    #[inline(always)]
-    fn pass<D>(&self, src: &Line, dst: impl Iterator<Item = D>, put: impl Fn(D, u64, u32)) {
-        let l = self.l;
-        debug_assert_eq!(src.pad, l + 1);
+    /// One horizontal pass: `dst[i]` from `src` padded by [`Self::pad`] (so `src[i + l + 1]` is
+    /// the pixel under `dst[i]`).
+    #[inline(never)]
+    fn horizontal(&self, src: &[u64], dst: &mut [u64]) {
+        let (l, wi, we) = (self.l, self.wi, self.we);
+        let n = dst.len();
+        // dst[i] weighs src[i + 1 ..= i + 2l + 1] by wi and src[i], src[i + 2l + 2] by we.
+        let mut sum: u64 = src[1..2 * l + 2].iter().sum();
+        let (lows, leaving, highs) = (&src[..n], &src[1..n + 1], &src[2 * l + 2..2 * l + 2 + n]);
+        let mut step = |d: &mut u64, lo: u64, lv: u64, hi: u64| {
+            *d = ((sum * wi + (lo + hi) * we + HALF) >> SHIFT) & MASK;
+            sum = sum + hi - lv;
+        };
+        // Four at a time: fewer loop back-edges (each one costs Cranelift an interrupt check
+        // and register reloads).
+        let (d4, d_rest) = dst.as_chunks_mut::<4>();
+        let (lo4, lo_rest) = lows.as_chunks::<4>();
+        let (lv4, lv_rest) = leaving.as_chunks::<4>();
+        let (hi4, hi_rest) = highs.as_chunks::<4>();
+        for (((d, lo), lv), hi) in d4.iter_mut().zip(lo4).zip(lv4).zip(hi4) {
+            for j in 0..4 {
+                step(&mut d[j], lo[j], lv[j], hi[j]);
+            }
+        }
+        for (((d, &lo), &lv), &hi) in d_rest.iter_mut().zip(lo_rest).zip(lv_rest).zip(hi_rest) {
+            step(d, lo, lv, hi);
+        }
+    }
+
+    /// Running sums of vertical output row 0: rows `-l ..= l` of `input` (clamped to `0..h`).
+    fn start_sums(&self, sums: &mut [u64], input: &Ring, h: usize) {
+        let l = self.l as isize;
+        sums.fill(0);
+        for j in -l..=l {
+            for (s, v) in sums.iter_mut().zip(input.row(j.clamp(0, h as isize - 1) as usize)) {
+                *s += v;
+            }
+        }
+    }
+
+    /// One vertical pass, one output row: `lo`, `leaving` and `hi` are the input rows
+    /// `y - l - 1`, `y - l` and `y + l + 1` (clamped); `sums` holds rows `y - l ..= y + l` and
+    /// moves on to row `y + 1`.
+    #[inline(never)]
+    fn vertical(&self, sums: &mut [u64], lo: &[u64], leaving: &[u64], hi: &[u64], dst: &mut [u64]) {
         let (wi, we) = (self.wi, self.we);
-        let (wi64, we64) = (wi as u64, we as u64);
-        // Output i (padded position i + l + 1) weighs src[i + 1 ..= i + 2l + 1] by wi and
-        // src[i], src[i + 2l + 2] by we.
-        let mut s_rb: u64 = src.rb[1..2 * l + 2].iter().sum();
-        let mut s_g: u32 = src.g[1..2 * l + 2].iter().sum();
-        let lows = src.rb.iter().zip(&src.g);
-        let leaving = src.rb[1..].iter().zip(&src.g[1..]);
-        let highs = src.rb[2 * l + 2..].iter().zip(&src.g[2 * l + 2..]);
-        for (((d, (&lo_rb, &lo_g)), (&lv_rb, &lv_g)), (&hi_rb, &hi_g)) in dst.zip(lows).zip(leaving).zip(highs) {
-            let t_rb = s_rb * wi64 + (lo_rb + hi_rb) * we64 + HALF_RB;
-            let t_g = s_g * wi + (lo_g + hi_g) * we + 0x8000;
-            put(d, (t_rb >> 16) & MASK_RB, t_g >> 16);
-            s_rb = s_rb + hi_rb - lv_rb;
-            s_g = s_g + hi_g - lv_g;
+        let step = |d: &mut u64, s: &mut u64, lo: u64, lv: u64, hi: u64| {
+            *d = ((*s * wi + (lo + hi) * we + HALF) >> SHIFT) & MASK;
+            *s = *s + hi - lv;
+        };
+        let (d4, d_rest) = dst.as_chunks_mut::<4>();
+        let (s4, s_rest) = sums.as_chunks_mut::<4>();
+        let (lo4, lo_rest) = lo.as_chunks::<4>();
+        let (lv4, lv_rest) = leaving.as_chunks::<4>();
+        let (hi4, hi_rest) = hi.as_chunks::<4>();
+        for ((((d, s), lo), lv), hi) in d4.iter_mut().zip(s4).zip(lo4).zip(lv4).zip(hi4) {
+            for j in 0..4 {
+                step(&mut d[j], &mut s[j], lo[j], lv[j], hi[j]);
+            }
+        }
+        for ((((d, s), &lo), &lv), &hi) in d_rest.iter_mut().zip(s_rest).zip(lo_rest).zip(lv_rest).zip(hi_rest) {
+            step(d, s, lo, lv, hi);
         }
     }
 }
@@ -274,13 +270,74 @@ mod tests {
 
     #[test]
     fn kernel_matches_sigma_and_weights_sum_to_one() {
-        for sigma in [0.5f32, 0.8, 1.0, 1.5, 2.0, 3.0, 7.3, 20.0, 33.3, 50.0] {
+        for sigma in (0..=200).map(|i| 0.5 + i as f32 * 0.2475) {
             let k = BoxKernel::for_sigma(sigma);
-            let total = (2 * k.l as u32 + 1) * k.wi + 2 * k.we;
-            assert!((65535..=65536).contains(&total), "sigma {sigma}: weights sum to {total} ({k:?})");
-            assert!(k.we <= k.wi + 1, "sigma {sigma}: edge weight above centre weight ({k:?})");
+            let total = (2 * k.l as u64 + 1) * k.wi + 2 * k.we;
+            assert!((8192 - TOLERANCE..=8192 + TOLERANCE).contains(&total), "sigma {sigma}: weights sum to {total} ({k:?})");
             let got = sigma_of(&k);
-            assert!((got - sigma).abs() < 0.01 * sigma + 0.01, "sigma {sigma}: got {got} ({k:?})");
+            assert!((got - sigma).abs() < 0.005 * sigma + 0.005, "sigma {sigma}: got {got} ({k:?})");
+        }
+    }
+
+    /// The same arithmetic, one channel at a time, straight from the definition.
+    fn reference(pixels: &[u8], w: usize, h: usize, sigma: f32) -> Vec<u8> {
+        let k = BoxKernel::for_sigma(sigma);
+        let l = k.l as isize;
+        let pass = |line: &[u64]| -> Vec<u64> {
+            let n = line.len() as isize;
+            let at = |j: isize| line[j.clamp(0, n - 1) as usize];
+            (0..n)
+                .map(|i| {
+                    let inner: u64 = (i - l..=i + l).map(at).sum();
+                    (inner * k.wi + (at(i - l - 1) + at(i + l + 1)) * k.we + (1 << (SHIFT - 1))) >> SHIFT
+                })
+                .collect()
+        };
+        let mut out = pixels.to_vec();
+        for c in 0..3 {
+            let mut img: Vec<u64> = (0..w * h).map(|i| pixels[i * 4 + c] as u64).collect();
+            for y in 0..h {
+                let mut row = img[y * w..(y + 1) * w].to_vec();
+                for _ in 0..3 {
+                    row = pass(&row);
+                }
+                img[y * w..(y + 1) * w].copy_from_slice(&row);
+            }
+            for x in 0..w {
+                let mut col: Vec<u64> = (0..h).map(|y| img[y * w + x]).collect();
+                for _ in 0..3 {
+                    col = pass(&col);
+                }
+                for (y, v) in col.into_iter().enumerate() {
+                    img[y * w + x] = v;
+                }
+            }
+            for (i, v) in img.into_iter().enumerate() {
+                out[i * 4 + c] = u8::try_from(v).expect("channel in range");
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn streaming_blur_matches_the_definition() {
+        let mut state = 12345u32;
+        for (w, h) in [(1, 1), (3, 7), (7, 3), (17, 5), (40, 33), (2, 64)] {
+            let pixels: Vec<u8> = (0..w * h * 4)
+                .map(|_| {
+                    state = state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+                    (state >> 24) as u8
+                })
+                .collect();
+            for sigma in [0.5, 1.3, 3.0, 9.7, 50.0] {
+                let mut got = pixels.clone();
+                gaussian(&mut got, w, h, sigma, |px, r, g, b| {
+                    px[0] = r as u8;
+                    px[1] = g as u8;
+                    px[2] = b as u8;
+                });
+                assert!(got == reference(&pixels, w, h, sigma), "{w}×{h}, sigma {sigma}");
+            }
         }
     }
 }

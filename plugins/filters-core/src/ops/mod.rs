@@ -199,9 +199,13 @@ fn posterize(pixels: &mut [u8], t: f32, levels: u32) {
 /// Gaussian blur of standard deviation `radius`, blended by `ti`.
 fn blur(pixels: &mut [u8], w: usize, h: usize, radius: f32, ti: i32) {
     if ti >= 256 {
-        blur::gaussian(pixels, w, h, radius);
+        blur::gaussian(pixels, w, h, radius, |px, r, g, b| {
+            px[0] = r as u8;
+            px[1] = g as u8;
+            px[2] = b as u8;
+        });
     } else {
-        blur::gaussian_combine(pixels, w, h, radius, |px, r, g, b| {
+        blur::gaussian(pixels, w, h, radius, |px, r, g, b| {
             px[0] = mix(px[0] as i32, r as i32, ti);
             px[1] = mix(px[1] as i32, g as i32, ti);
             px[2] = mix(px[2] as i32, b as i32, ti);
@@ -219,7 +223,7 @@ fn sharpen(pixels: &mut [u8], w: usize, h: usize, radius: f32, amount: f32) {
         let o = o as i32;
         clamp8(o + (((o - b as i32) * k + 128) >> 8)) as u8
     };
-    blur::gaussian_combine(pixels, w, h, radius, |px, r, g, b| {
+    blur::gaussian(pixels, w, h, radius, |px, r, g, b| {
         px[0] = boost(px[0], r);
         px[1] = boost(px[1], g);
         px[2] = boost(px[2], b);
