@@ -16,6 +16,7 @@ pub mod db;
 pub mod error;
 pub mod imaging;
 pub mod plugins;
+pub mod scaffold;
 pub mod server;
 pub mod service;
 pub mod telemetry;

@@ -8,6 +8,7 @@ mod catalog;
 mod errors;
 mod generations;
 mod platform;
+mod scaffold;
 mod plugins;
 mod spec;
 

@@ -73,24 +73,40 @@ fn clamp8(v: i32) -> i32 {
     v.clamp(0, 255)
 }
 
-/// Run `f` (r, g, b → r', g', b', each already in 0..=255) over every pixel, blending by `ti`.
+/// Call `f` on every pixel, four pixels a loop iteration (each loop back-edge costs the wasm
+/// runtime an interrupt check and register reloads, so short loop bodies are slow there).
 #[inline(always)]
+fn for_each_pixel(pixels: &mut [u8], mut f: impl FnMut(&mut [u8; 4])) {
+    let (blocks, rest) = pixels.as_chunks_mut::<16>();
+    for block in blocks {
+        for px in block.as_chunks_mut::<4>().0 {
+            f(px);
+        }
+    }
+    for px in rest.as_chunks_mut::<4>().0 {
+        f(px);
+    }
+}
+
+/// Run `f` (r, g, b → r', g', b', each already in 0..=255) over every pixel, blending by `ti`.
+/// Not inlined: each filter's loop stays a small function the wasm compiler handles well.
+#[inline(never)]
 fn per_pixel(pixels: &mut [u8], ti: i32, f: impl Fn(i32, i32, i32) -> [i32; 3]) {
     if ti >= 256 {
-        for px in pixels.chunks_exact_mut(4) {
+        for_each_pixel(pixels, |px| {
             let [r, g, b] = f(px[0] as i32, px[1] as i32, px[2] as i32);
             px[0] = r as u8;
             px[1] = g as u8;
             px[2] = b as u8;
-        }
+        });
     } else {
-        for px in pixels.chunks_exact_mut(4) {
+        for_each_pixel(pixels, |px| {
             let (r, g, b) = (px[0] as i32, px[1] as i32, px[2] as i32);
             let [nr, ng, nb] = f(r, g, b);
             px[0] = mix(r, nr, ti);
             px[1] = mix(g, ng, ti);
             px[2] = mix(b, nb, ti);
-        }
+        });
     }
 }
 
@@ -105,12 +121,13 @@ fn curve(t: f32, f: impl Fn(f32) -> f32) -> [u8; 256] {
 }
 
 /// Map R, G and B through `lut`.
+#[inline(never)]
 fn apply_lut(pixels: &mut [u8], lut: &[u8; 256]) {
-    for px in pixels.chunks_exact_mut(4) {
+    for_each_pixel(pixels, |px| {
         px[0] = lut[px[0] as usize];
         px[1] = lut[px[1] as usize];
         px[2] = lut[px[2] as usize];
-    }
+    });
 }
 
 /// Rec. 709 luma weights in 1/256ths (sum 256, so the luma of 0..=255 stays in 0..=255).
@@ -256,16 +273,17 @@ fn axis_distances(n: usize) -> Vec<u32> {
 }
 
 /// Call `f(pixel, factor)` for every pixel with its vignette factor from `lut`.
-#[inline(always)]
-fn for_each_vignetted(pixels: &mut [u8], w: usize, h: usize, lut: &[u16], mut f: impl FnMut(&mut [u8], i32)) {
+#[inline(never)]
+fn for_each_vignetted(pixels: &mut [u8], w: usize, h: usize, lut: &[u16], mut f: impl FnMut(&mut [u8; 4], i32)) {
     let lut: &[u16; 1025] = lut.try_into().expect("vignette table has 1025 entries");
     let dx = axis_distances(w);
     let dy = axis_distances(h);
     for (row, &dy) in pixels.chunks_exact_mut(w * 4).zip(&dy) {
-        for (px, &dx) in row.chunks_exact_mut(4).zip(&dx) {
-            let factor = lut[((dx + dy) >> 6).min(1024) as usize] as i32;
-            f(px, factor);
-        }
+        let mut dx = dx.iter();
+        for_each_pixel(row, |px| {
+            let dx = dx.next().copied().unwrap_or(0);
+            f(px, lut[((dx + dy) >> 6).min(1024) as usize] as i32);
+        });
     }
 }
 
