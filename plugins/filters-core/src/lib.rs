@@ -21,7 +21,8 @@ impl Filter for CoreFilters {
 
     fn apply(id: &str, image: &mut Rgba, intensity: f32, params_json: &str) -> Result<(), PluginError> {
         let (width, height) = (image.width(), image.height());
-        ops::apply_filter(id, image.pixels_mut(), width, height, intensity, params_json).map_err(PluginError::InvalidInput)
+        ops::apply_filter(id, image.pixels_mut(), width, height, intensity, params_json)
+            .map_err(PluginError::InvalidInput)
     }
 }
 

@@ -1,7 +1,7 @@
 //! Native tests of the filters (through `ops::apply_filter` and the `Filter` impl).
 
-use crate::ops::{apply_filter, FILTERS};
 use crate::CoreFilters;
+use crate::ops::{FILTERS, apply_filter};
 use easel_plugin_sdk::filter::{Filter, PluginError, Rgba};
 
 /// A deterministic, colourful `w × h` test image with varying alpha.
@@ -55,8 +55,18 @@ fn ids() -> impl Iterator<Item = &'static str> {
 fn every_required_filter_is_listed() {
     let listed: Vec<&str> = ids().collect();
     for id in [
-        "grayscale", "sepia", "vintage", "invert", "blur", "sharpen", "vignette", "brightness", "contrast", "saturation",
-        "posterize", "hue_rotate",
+        "grayscale",
+        "sepia",
+        "vintage",
+        "invert",
+        "blur",
+        "sharpen",
+        "vignette",
+        "brightness",
+        "contrast",
+        "saturation",
+        "posterize",
+        "hue_rotate",
     ] {
         assert!(listed.contains(&id), "{id} missing from {listed:?}");
     }
@@ -181,8 +191,8 @@ fn blur_reduces_checkerboard_variance() {
     let mut small = px.clone();
     run("blur", &mut small, w, h, 1.0, r#"{"radius": 1}"#);
     run("blur", &mut px, w, h, 1.0, "{}");
-    for c in 0..3 {
-        let (b, s, a) = (before[c], variance(&small, c), variance(&px, c));
+    for (c, &b) in before.iter().enumerate() {
+        let (s, a) = (variance(&small, c), variance(&px, c));
         assert!(s < b * 0.1, "channel {c}: radius 1 variance {s} vs {b}");
         // Edge replication leaves a little checkerboard at the borders; the interior is flat.
         assert!(a < b * 0.001, "channel {c}: radius 3 variance {a} vs {b}");
@@ -222,6 +232,39 @@ fn sharpen_increases_edge_contrast() {
     assert!(at(7) < 100 && at(8) > 150, "edge: {} {}", at(7), at(8));
     assert_eq!(at(0), 100);
     assert_eq!(at(15), 150);
+}
+
+#[test]
+fn sharpen_is_an_unsharp_mask_of_the_blur() {
+    let (w, h) = (29u32, 23u32);
+    let orig = noise(w, h);
+    let mut blurred = orig.clone();
+    run("blur", &mut blurred, w, h, 1.0, r#"{"radius": 2.5}"#);
+    let mut sharp = orig.clone();
+    run("sharpen", &mut sharp, w, h, 1.0, r#"{"radius": 2.5, "amount": 1.5}"#);
+    for ((o, b), s) in orig.iter().zip(&blurred).zip(&sharp).enumerate().filter(|(i, _)| i % 4 != 3).map(|(_, v)| v) {
+        let (o, b) = (i32::from(*o), i32::from(*b));
+        let expected = (o + (((o - b) * 384 + 128) >> 8)).clamp(0, 255);
+        assert_eq!(i32::from(*s), expected);
+    }
+}
+
+#[test]
+fn partial_blur_blends_with_the_original() {
+    let (w, h) = (31u32, 17u32);
+    let orig = noise(w, h);
+    let mut full = orig.clone();
+    run("blur", &mut full, w, h, 1.0, r#"{"radius": 4}"#);
+    let mut part = orig.clone();
+    run("blur", &mut part, w, h, 0.25, r#"{"radius": 4}"#);
+    for (i, ((o, f), p)) in orig.iter().zip(&full).zip(&part).enumerate() {
+        if i % 4 == 3 {
+            assert_eq!(p, o);
+        } else {
+            let expected = f32::from(*o) + (f32::from(*f) - f32::from(*o)) * 0.25;
+            assert!((f32::from(*p) - expected).abs() <= 0.5 + 1e-3, "{o} {f} {p}");
+        }
+    }
 }
 
 #[test]
@@ -288,7 +331,9 @@ fn tone_filters_move_the_right_way() {
         assert!(p[0] == p[1] && p[1] == p[2], "{p:?}");
     }
     // More saturation pushes channels apart.
-    let chroma = |px: &[u8]| px.chunks_exact(4).map(|p| i32::from(p[0].max(p[1]).max(p[2]) - p[0].min(p[1]).min(p[2]))).sum::<i32>();
+    let chroma = |px: &[u8]| {
+        px.chunks_exact(4).map(|p| i32::from(p[0].max(p[1]).max(p[2]) - p[0].min(p[1]).min(p[2]))).sum::<i32>()
+    };
     assert!(chroma(&apply("saturation", r#"{"amount": 0.8}"#)) > chroma(&orig));
 }
 

@@ -64,8 +64,7 @@ pub(crate) fn gaussian(pixels: &mut [u8], w: usize, h: usize, sigma: f32, combin
             }
             let clamp = |j: isize| j.clamp(0, h as isize - 1) as usize;
             let (y, l) = (y as isize, l as isize);
-            let (lo, leaving, hi) =
-                (input.row(clamp(y - l - 1)), input.row(clamp(y - l)), input.row(clamp(y + l + 1)));
+            let (lo, leaving, hi) = (input.row(clamp(y - l - 1)), input.row(clamp(y - l)), input.row(clamp(y + l + 1)));
             let dst = match outputs.first_mut() {
                 Some(ring) => ring.row_mut(y as usize),
                 None => &mut out[..],
@@ -167,13 +166,15 @@ impl BoxKernel {
         for l in [l, l + 1] {
             let lf = l as f64;
             let inner: f64 = (1..=l).map(|i| (i * i) as f64).sum();
-            let alpha = ((2.0 * lf + 1.0) * (var - lf * (lf + 1.0) / 3.0) / (2.0 * ((lf + 1.0) * (lf + 1.0) - var))).clamp(0.0, 1.0);
+            let alpha = ((2.0 * lf + 1.0) * (var - lf * (lf + 1.0) / 3.0) / (2.0 * ((lf + 1.0) * (lf + 1.0) - var)))
+                .clamp(0.0, 1.0);
             let base = (one as f64 / (2.0 * lf + 1.0 + 2.0 * alpha)) as u64;
             for wi in base.saturating_sub(6).max(1)..=base + 6 {
                 let centre = (2 * l as u64 + 1) * wi;
-                for total in (one - TOLERANCE..=one + TOLERANCE).filter(|&t| t >= centre && (t - centre) % 2 == 0) {
+                for total in (one - TOLERANCE..=one + TOLERANCE).filter(|&t| t >= centre && (t - centre).is_multiple_of(2)) {
                     let we = (total - centre) / 2;
-                    let error = (2.0 * (wi as f64 * inner + we as f64 * (lf + 1.0) * (lf + 1.0)) / total as f64 - var).abs();
+                    let error =
+                        (2.0 * (wi as f64 * inner + we as f64 * (lf + 1.0) * (lf + 1.0)) / total as f64 - var).abs();
                     if best.as_ref().is_none_or(|(e, _)| error < *e) {
                         best = Some((error, Self { l, wi, we }));
                     }
@@ -208,10 +209,7 @@ impl BoxKernel {
         let main = n / UNROLL * UNROLL;
         let (d, d_rest) = dst.split_at_mut(main);
         let (mut lo, mut hi, mut d) = (&src[..main + 1], &src[2 * l + 2..2 * l + 2 + main], d);
-        loop {
-            let (Some(win), Some(hi8)) = (lo.first_chunk::<{ UNROLL + 1 }>(), hi.first_chunk::<UNROLL>()) else {
-                break;
-            };
+        while let (Some(win), Some(hi8)) = (lo.first_chunk::<{ UNROLL + 1 }>(), hi.first_chunk::<UNROLL>()) {
             let Some((d8, d_next)) = std::mem::take(&mut d).split_first_chunk_mut::<UNROLL>() else {
                 break;
             };
@@ -249,17 +247,17 @@ impl BoxKernel {
         let main = dst.len() / UNROLL * UNROLL;
         let (d, d_rest) = dst.split_at_mut(main);
         let (s, s_rest) = sums.split_at_mut(main);
-        let ((lo, lo_rest), (lv, lv_rest), (hi, hi_rest)) = (lo.split_at(main), leaving.split_at(main), hi.split_at(main));
+        let ((lo, lo_rest), (lv, lv_rest), (hi, hi_rest)) =
+            (lo.split_at(main), leaving.split_at(main), hi.split_at(main));
         // Walk every row with its own pointer, UNROLL pixels a step, so that each access is a
         // constant offset from a pointer (folded into the wasm load/store) and loop back-edges
         // (each costs Cranelift an interrupt check and register reloads) are few.
         let (mut d, mut s, mut lo, mut lv, mut hi) = (d, s, lo, lv, hi);
-        loop {
-            let (Some((d8, d_next)), Some((s8, s_next))) =
-                (std::mem::take(&mut d).split_first_chunk_mut::<UNROLL>(), std::mem::take(&mut s).split_first_chunk_mut::<UNROLL>())
-            else {
-                break;
-            };
+        // (`main` is a multiple of UNROLL, so the loop ends exactly when the rows run out.)
+        while let (Some((d8, d_next)), Some((s8, s_next))) = (
+            std::mem::take(&mut d).split_first_chunk_mut::<UNROLL>(),
+            std::mem::take(&mut s).split_first_chunk_mut::<UNROLL>(),
+        ) {
             let (Some((lo8, lo_next)), Some((lv8, lv_next)), Some((hi8, hi_next))) =
                 (lo.split_first_chunk::<UNROLL>(), lv.split_first_chunk::<UNROLL>(), hi.split_first_chunk::<UNROLL>())
             else {
@@ -297,7 +295,10 @@ mod tests {
         for sigma in (0..=200).map(|i| 0.5 + i as f32 * 0.2475) {
             let k = BoxKernel::for_sigma(sigma);
             let total = (2 * k.l as u64 + 1) * k.wi + 2 * k.we;
-            assert!((8192 - TOLERANCE..=8192 + TOLERANCE).contains(&total), "sigma {sigma}: weights sum to {total} ({k:?})");
+            assert!(
+                (8192 - TOLERANCE..=8192 + TOLERANCE).contains(&total),
+                "sigma {sigma}: weights sum to {total} ({k:?})"
+            );
             let got = sigma_of(&k);
             assert!((got - sigma).abs() < 0.01 * sigma + 0.005, "sigma {sigma}: got {got} ({k:?})");
         }

@@ -9,7 +9,7 @@
 mod blur;
 mod params;
 
-pub use params::{FilterDef, ParamDef, FILTERS};
+pub use params::{FILTERS, FilterDef, ParamDef};
 
 /// Apply filter `id` to `pixels` (`width * height * 4` RGBA8 bytes) in place.
 ///
@@ -29,10 +29,7 @@ pub fn apply_filter(
     let p = def.parse_params(params_json)?;
     let expected = width as u64 * height as u64 * 4;
     if pixels.len() as u64 != expected {
-        return Err(format!(
-            "pixel buffer is {} bytes, expected {width}×{height}×4 = {expected}",
-            pixels.len()
-        ));
+        return Err(format!("pixel buffer is {} bytes, expected {width}×{height}×4 = {expected}", pixels.len()));
     }
     let t = if intensity.is_finite() { intensity.clamp(0.0, 1.0) } else { 1.0 };
     // Blend weight in 1/256ths: out = orig + (effect - orig) * ti / 256.
@@ -182,10 +179,7 @@ fn grayscale(pixels: &mut [u8], ti: i32) {
 
 /// `amount` -1..=1: toward black (multiplicative) or toward white.
 fn brightness(pixels: &mut [u8], amount: f32) {
-    apply_lut(
-        pixels,
-        &curve(1.0, |v| if amount >= 0.0 { v + (255.0 - v) * amount } else { v * (1.0 + amount) }),
-    );
+    apply_lut(pixels, &curve(1.0, |v| if amount >= 0.0 { v + (255.0 - v) * amount } else { v * (1.0 + amount) }));
 }
 
 /// `amount` -1..=1: -1 is flat grey, 1 is (nearly) a threshold.
@@ -278,12 +272,19 @@ fn for_each_vignetted(pixels: &mut [u8], w: usize, h: usize, lut: &[u16], mut f:
     let lut: &[u16; 1025] = lut.try_into().expect("vignette table has 1025 entries");
     let dx = axis_distances(w);
     let dy = axis_distances(h);
+    let (dx4, dx_rest) = dx.as_chunks::<4>();
     for (row, &dy) in pixels.chunks_exact_mut(w * 4).zip(&dy) {
-        let mut dx = dx.iter();
-        for_each_pixel(row, |px| {
-            let dx = dx.next().copied().unwrap_or(0);
-            f(px, lut[((dx + dy) >> 6).min(1024) as usize] as i32);
-        });
+        let factor = |dx: u32| lut[((dx + dy) >> 6).min(1024) as usize] as i32;
+        // Four pixels a loop iteration (see `for_each_pixel`).
+        let (px16, px_rest) = row.as_chunks_mut::<16>();
+        for (block, dx) in px16.iter_mut().zip(dx4) {
+            for (px, &dx) in block.as_chunks_mut::<4>().0.iter_mut().zip(dx) {
+                f(px, factor(dx));
+            }
+        }
+        for (px, &dx) in px_rest.as_chunks_mut::<4>().0.iter_mut().zip(dx_rest) {
+            f(px, factor(dx));
+        }
     }
 }
 

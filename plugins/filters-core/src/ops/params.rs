@@ -1,6 +1,6 @@
 //! The filter catalogue and parameter parsing.
 
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value, json};
 
 /// The most parameters any filter takes.
 pub(crate) const MAX_PARAMS: usize = 2;
