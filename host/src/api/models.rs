@@ -1,6 +1,10 @@
 //! `/v1/models`: the catalogue, built from what each provider plugin's `describe` returned.
 
+use poem_openapi::param::Path;
 use poem_openapi::payload::Json;
+
+use super::problem::ApiError;
+use crate::error::AppError;
 use poem_openapi::{Object, OpenApi};
 
 use super::{Tag, app};
@@ -82,6 +86,32 @@ fn kind_name(k: abi::ModelKind) -> &'static str {
     }
 }
 
+fn to_model(provider: &str, m: &abi::Model) -> Model {
+    Model {
+        id: format!("{provider}/{}", m.id),
+        provider: provider.to_string(),
+        name: m.name.clone(),
+        description: m.description.clone(),
+        kinds: m.kinds.iter().map(|k| kind_name(*k).to_string()).collect(),
+        any_size: m.any_size,
+        min_side: m.min_side,
+        max_side: m.max_side,
+        native_sizes: m
+            .native_sizes
+            .iter()
+            .map(|s| NativeSize {
+                aspect_ratio: format!("{}:{}", s.aspect_ratio.width, s.aspect_ratio.height),
+                width: s.width,
+                height: s.height,
+            })
+            .collect(),
+        max_n: m.max_n,
+        supported_parameters: m.supported_parameters.clone(),
+        deterministic: m.deterministic,
+        info: ModelInfo { what_is: m.info.what_is.clone(), use_cases: m.info.use_cases.clone(), tips: m.info.tips.clone() },
+    }
+}
+
 #[OpenApi(tag = "Tag::Models")]
 impl ModelsApi {
     /// List the models of every loaded provider plugin.
@@ -93,38 +123,17 @@ impl ModelsApi {
         let mut items: Vec<Model> = catalog
             .plugins
             .values()
-            .flat_map(|p| {
-                let provider = p.manifest.id.clone();
-                p.models().iter().map(move |m| Model {
-                    id: format!("{provider}/{}", m.id),
-                    provider: provider.clone(),
-                    name: m.name.clone(),
-                    description: m.description.clone(),
-                    kinds: m.kinds.iter().map(|k| kind_name(*k).to_string()).collect(),
-                    any_size: m.any_size,
-                    min_side: m.min_side,
-                    max_side: m.max_side,
-                    native_sizes: m
-                        .native_sizes
-                        .iter()
-                        .map(|s| NativeSize {
-                            aspect_ratio: format!("{}:{}", s.aspect_ratio.width, s.aspect_ratio.height),
-                            width: s.width,
-                            height: s.height,
-                        })
-                        .collect(),
-                    max_n: m.max_n,
-                    supported_parameters: m.supported_parameters.clone(),
-                    deterministic: m.deterministic,
-                    info: ModelInfo {
-                        what_is: m.info.what_is.clone(),
-                        use_cases: m.info.use_cases.clone(),
-                        tips: m.info.tips.clone(),
-                    },
-                })
-            })
+            .flat_map(|p| p.models().iter().map(|m| to_model(&p.manifest.id, m)).collect::<Vec<_>>())
             .collect();
         items.sort_by(|a, b| a.id.cmp(&b.id));
         Json(ModelList { items, next_cursor: None })
+    }
+
+    /// Get one model by its full id `provider/model`, with the slashes URL-encoded:
+    /// `GET /v1/models/local%2Fprocedural`. 404 `not_found` for an unknown id.
+    #[oai(path = "/v1/models/:id", method = "get", operation_id = "get_model")]
+    async fn get(&self, id: Path<String>) -> Result<Json<Model>, ApiError> {
+        let (plugin, model) = app(&self.app).plugins.find_model(&id).ok_or_else(|| AppError::not_found("model", &id))?;
+        Ok(Json(to_model(&plugin.manifest.id, &model)))
     }
 }

@@ -36,3 +36,13 @@ fn health_ready_and_docs() {
     assert!(html.contains("<html") && html.contains("swagger"), "docs are served offline as HTML");
     assert!(!html.contains("cdn."), "no CDN: the docs must work offline");
 }
+
+#[test]
+fn one_model_by_its_encoded_id() {
+    let s = shared();
+    let m = s.get("/v1/models/local%2Fprocedural");
+    assert_eq!(m.status, 200, "{}", String::from_utf8_lossy(&m.bytes));
+    assert_eq!(m.json()["id"], "local/procedural");
+    assert!(!m.json()["info"]["use_cases"].as_array().unwrap().is_empty());
+    s.get("/v1/models/local%2Fnothing").problem(404, "not_found");
+}
