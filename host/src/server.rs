@@ -41,6 +41,7 @@ pub async fn build_app(config: Config) -> anyhow::Result<App> {
         plugins: registry,
         events,
         wake: Arc::new(tokio::sync::Notify::new()),
+        caller_keys: Arc::default(),
     })
 }
 

@@ -238,6 +238,10 @@ impl GenerationsApi {
         /// `wait=N`: wait up to N seconds (max 60) for the result.
         #[oai(name = "Prefer")]
         prefer: Header<Option<String>>,
+        /// Your own key for the model's provider, used for this generation only: held in memory
+        /// until the job starts, never stored, never logged.
+        #[oai(name = "X-Provider-Key")]
+        provider_key: Header<Option<String>>,
     ) -> Result<CreateGenerationResponse, ApiError> {
         let app = app(&self.app);
         let b = body.0;
@@ -261,6 +265,7 @@ impl GenerationsApi {
             crop_anchor: b.crop_anchor,
             remove_background: b.remove_background,
             return_base64: b.return_base64,
+            provider_key: provider_key.0.map(crate::config::Secret::new),
         };
         let mut view = app.create_generation(input).await?;
         if let Some(wait) = prefer_wait(prefer.0.as_deref()) {

@@ -10,8 +10,8 @@
 //! - Redirects are followed by hand (5 at most), each hop checked again; headers carrying a
 //!   secret are dropped when a redirect leaves the origin.
 //! - `{{secret:NAME}}` in a header value is replaced by the secret when the manifest declares
-//!   NAME and the operator configured it; the plugin never receives the value and it is never
-//!   logged.
+//!   NAME and the operator configured it (or, for the first declared secret, the caller sent
+//!   `X-Provider-Key`); the plugin never receives the value and it is never logged.
 //! - Each fetch gets at most what is left of the call's time budget; bodies are capped at
 //!   `max_response_bytes`.
 
@@ -186,7 +186,7 @@ impl HttpPolicy {
 
     /// Substitute `{{secret:NAME}}` in header values; returns the headers and the names of
     /// those that carry a secret.
-    fn headers(&self, pairs: &[(String, String)]) -> Result<(HeaderMap, Vec<HeaderName>), Fail> {
+    fn headers(&self, pairs: &[(String, String)], caller_key: Option<&Secret>) -> Result<(HeaderMap, Vec<HeaderName>), Fail> {
         let mut map = HeaderMap::new();
         let mut secret_headers = Vec::new();
         for (name, value) in pairs {
@@ -203,10 +203,14 @@ impl HttpPolicy {
                 if !self.declared_secrets.iter().any(|d| d == secret_name) {
                     return Err(Fail::Denied(format!("secret {secret_name} is not declared in plugin.toml")));
                 }
-                let secret = self
-                    .secrets
-                    .get(secret_name)
-                    .ok_or_else(|| Fail::Denied(format!("secret {secret_name} is not configured by the operator")))?;
+                let primary = self.declared_secrets.first().is_some_and(|d| d == secret_name);
+                let secret = match caller_key {
+                    Some(key) if primary => key,
+                    _ => self
+                        .secrets
+                        .get(secret_name)
+                        .ok_or_else(|| Fail::Denied(format!("secret {secret_name} is not configured by the operator")))?,
+                };
                 value.replace_range(start..end + 2, secret.expose());
                 carries_secret = true;
             }
@@ -222,7 +226,12 @@ impl HttpPolicy {
     }
 
     /// Perform one request within `budget`.
-    pub async fn execute(&self, request: wit::Request, budget: Duration) -> Result<wit::Response, Fail> {
+    pub async fn execute(
+        &self,
+        request: wit::Request,
+        budget: Duration,
+        caller_key: Option<&Secret>,
+    ) -> Result<wit::Response, Fail> {
         let started = Instant::now();
         let mut method = Method::from_bytes(request.method.to_ascii_uppercase().as_bytes())
             .map_err(|_| Fail::Invalid(format!("bad method {:?}", request.method)))?;
@@ -230,7 +239,7 @@ impl HttpPolicy {
         if request.url.contains("{{secret:") {
             return Err(Fail::Denied("secrets may be used in header values only".into()));
         }
-        let (mut headers, secret_headers) = self.headers(&request.headers)?;
+        let (mut headers, secret_headers) = self.headers(&request.headers, caller_key)?;
         let mut body = request.body;
         for hop in 0..=MAX_REDIRECTS {
             self.check_url(&url)?;
@@ -322,7 +331,7 @@ impl wit::Host for HostState {
         let budget = request.timeout_ms.map_or(left, |t| left.min(Duration::from_millis(u64::from(t))));
         let method = request.method.clone();
         let target = Url::parse(&request.url).map(|u| origin(&u)).unwrap_or_default();
-        let result = policy.handle.block_on(policy.execute(request, budget));
+        let result = policy.handle.block_on(policy.execute(request, budget, self.ctx.caller_key.as_ref()));
         match &result {
             Ok(r) => tracing::debug!(plugin = %self.ctx.plugin_id, %method, %target, status = r.status, "plugin fetch"),
             Err(e) => tracing::warn!(plugin = %self.ctx.plugin_id, %method, %target, error = ?e, "plugin fetch refused or failed"),

@@ -126,6 +126,28 @@ impl Plugin {
         CallContext { progress, ..self.call.clone() }
     }
 
+    /// Like `call`, with the caller's own provider key for this call only.
+    async fn call_with<T: Send + 'static>(
+        self: &Arc<Self>,
+        progress: Option<ProgressSink>,
+        caller_key: Option<crate::config::Secret>,
+        f: impl FnOnce(&mut Store, &Linked) -> wasmtime::Result<Result<T, types::PluginError>> + Send + 'static,
+    ) -> Result<T, CallError> {
+        let this = Arc::clone(self);
+        tokio::task::spawn_blocking(move || {
+            let mut ctx = this.context(progress);
+            ctx.caller_key = caller_key;
+            let mut store = this.runtime.store(ctx);
+            match f(&mut store, &this.linked) {
+                Ok(Ok(v)) => Ok(v),
+                Ok(Err(e)) => Err(plugin_error(e)),
+                Err(e) => Err(classify_trap(e, this.call.timeout_ms)),
+            }
+        })
+        .await
+        .unwrap_or_else(|e| Err(CallError::Trap(format!("the call's thread failed: {e}"))))
+    }
+
     /// Run `f` in a fresh sandbox, synchronously.
     fn call_sync<T>(
         &self,
@@ -157,8 +179,9 @@ impl Plugin {
         self: &Arc<Self>,
         request: abi::GenerateRequest,
         progress: Option<ProgressSink>,
+        caller_key: Option<crate::config::Secret>,
     ) -> Result<abi::GenerateResponse, CallError> {
-        self.call(progress, move |store, linked| match linked {
+        self.call_with(progress, caller_key, move |store, linked| match linked {
             Linked::Provider(pre) => pre.instantiate(&mut *store)?.easel_plugin_provider().call_generate(store, &request),
             _ => Ok(Err(wrong_kind("provider"))),
         })
@@ -504,6 +527,7 @@ impl Registry {
             timeout_ms: grant.timeout_ms.map_or(manifest.limits.timeout_ms, |t| t.min(manifest.limits.timeout_ms)),
             progress: None,
             http,
+            caller_key: None,
         };
         let mut plugin = Plugin {
             manifest_sha256: hex::encode(Sha256::digest(manifest_text.as_bytes())),

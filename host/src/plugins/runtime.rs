@@ -231,6 +231,9 @@ pub struct CallContext {
     pub progress: Option<ProgressSink>,
     /// Outbound HTTP policy (providers only; None: every fetch is denied).
     pub http: Option<Arc<super::http::HttpPolicy>>,
+    /// The caller's own key for this call (`X-Provider-Key`): it replaces the plugin's first
+    /// declared secret. Never stored, never logged.
+    pub caller_key: Option<crate::config::Secret>,
 }
 
 /// Per-call state the host imports see.

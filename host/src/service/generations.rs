@@ -50,6 +50,8 @@ pub struct NewGeneration {
     pub remove_background: Option<bool>,
     /// Include image bytes inline in the finished generation.
     pub return_base64: Option<bool>,
+    /// The caller's own provider key, used for this generation only (never stored).
+    pub provider_key: Option<crate::config::Secret>,
 }
 
 /// What styling decided before validation: the prompt the provider gets and the hints.
@@ -119,6 +121,9 @@ pub struct GenerationSpec {
     /// The negative prompt as sent to the provider.
     #[serde(default)]
     pub provider_negative_prompt: Option<String>,
+    /// The caller supplied their own provider key (the key itself is never stored).
+    #[serde(default)]
+    pub uses_caller_key: bool,
 }
 
 fn center() -> String {
@@ -337,6 +342,7 @@ impl App {
             style_hint: styling.style_hint,
             provider_prompt: styling.provider_prompt,
             provider_negative_prompt: styling.provider_negative_prompt,
+            uses_caller_key: input.provider_key.is_some(),
         };
         Ok((spec, metadata))
     }
@@ -344,9 +350,19 @@ impl App {
     /// Validate and queue a generation; returns its view (status `queued`).
     #[tracing::instrument(skip_all, fields(generation_id))]
     pub async fn create_generation(&self, input: NewGeneration) -> AppResult<GenerationView> {
-        let (input, styling, errors) = self.style_request(input).await?;
+        let (mut input, styling, errors) = self.style_request(input).await?;
+        let caller_key = input.provider_key.clone();
+        if let Some(key) = &caller_key
+            && (key.expose().is_empty() || key.expose().len() > 4096 || key.expose().chars().any(char::is_control))
+        {
+            input.provider_key = None;
+            return Err(AppError::field("X-Provider-Key", "must be 1 to 4096 printable characters"));
+        }
         let (spec, metadata) = self.validate_styled(input, styling, errors)?;
         let id = new_id("gen");
+        if let Some(key) = caller_key {
+            self.caller_keys.lock().unwrap_or_else(|e| e.into_inner()).insert(id.clone(), key);
+        }
         tracing::Span::current().record("generation_id", id.as_str());
         let row = GenerationRow {
             id: id.clone(),

@@ -27,6 +27,9 @@ pub struct App {
     pub events: tokio::sync::broadcast::Sender<GenerationEvent>,
     /// Wakes idle workers when a job is queued.
     pub wake: Arc<tokio::sync::Notify>,
+    /// Callers' own provider keys (`X-Provider-Key`), by generation id: held in this process's
+    /// memory only until the job starts, never stored or logged.
+    pub caller_keys: Arc<std::sync::Mutex<std::collections::HashMap<String, crate::config::Secret>>>,
 }
 
 /// A change of a generation's state or progress.

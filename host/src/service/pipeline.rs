@@ -212,11 +212,19 @@ impl App {
             strength: None,
             options_json: "{}".into(),
         };
+        let caller_key = self.caller_keys.lock().unwrap_or_else(|e| e.into_inner()).remove(&job.id);
+        if spec.uses_caller_key && caller_key.is_none() {
+            return Err(JobFailure::new(
+                ErrorCode::ProviderError,
+                "the caller's provider key is no longer available (it is kept in memory only, and the job \
+                 moved to another server or the server restarted); submit the generation again",
+            ));
+        }
         let _ = self.db.set_progress(&job.id, worker, 5.0, "generating").await;
         self.publish(&job.id, "running", 5.0, "generating");
 
         let t = Instant::now();
-        let response = plugin.generate(request, Some(self.progress_sink(worker, &job.id))).await?;
+        let response = plugin.generate(request, Some(self.progress_sink(worker, &job.id)), caller_key).await?;
         timings.insert("provider_ms", t.elapsed().as_millis() as u64);
         if response.images.len() != spec.n as usize {
             return Err(JobFailure::new(

@@ -318,3 +318,27 @@ fn background_removal_as_an_edit() {
     let (_, img) = s.download(&edited);
     assert_eq!(img.to_rgba8().get_pixel(0, 0)[3], 0);
 }
+
+#[test]
+fn a_callers_own_provider_key_is_used_once_and_never_stored() {
+    let (url, seen) = fixture_http_server("hello");
+    let server = probe_server(true, &["http://127.0.0.1:*"]);
+    let client = reqwest::blocking::Client::new();
+    let r = client
+        .post(format!("{}/v1/generations", server.base))
+        .header("Prefer", "wait=30")
+        .header("X-Provider-Key", "caller-key-0042")
+        .json(&json!({ "prompt": url, "model": "probe/fetch", "width": 64, "height": 64 }))
+        .send()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let g: serde_json::Value = r.json().unwrap();
+    assert_eq!(g["status"], "succeeded", "{g}");
+    let request = seen.recv_timeout(Duration::from_secs(5)).unwrap();
+    assert!(request.to_lowercase().contains("authorization: bearer caller-key-0042"), "the caller's key replaced the operator's");
+    assert!(!g.to_string().contains("caller-key-0042"));
+    let db = std::fs::read(server.data_dir.join("easel.db")).unwrap();
+    let wal = std::fs::read(server.data_dir.join("easel.db-wal")).unwrap_or_default();
+    let needle = b"caller-key-0042";
+    assert!(!db.windows(needle.len()).any(|w| w == needle) && !wal.windows(needle.len()).any(|w| w == needle), "never stored");
+}
