@@ -179,6 +179,11 @@ fn restart_keeps_generations_and_files() {
     let g = first.generate(small("lighthouse"));
     let before = first.download(&g["images"][0]).0.bytes;
     first.stop();
+    // Compiled plugins are cached on disk (wasmtime's cache: keyed by component hash and engine).
+    let compiled = walk(&tmp.path().join("cache/plugins")).into_iter().filter(|p| {
+        p.extension().is_none() && !p.file_name().unwrap().to_string_lossy().starts_with('.')
+    });
+    assert!(compiled.count() >= 4, "one cached compilation per bundled plugin");
     let second = TestServer::start_in(tmp.path(), |_| {});
     let again = second.get(&format!("/v1/generations/{}", g["id"].as_str().unwrap()));
     assert_eq!(again.status, 200);
@@ -218,4 +223,13 @@ fn a_job_whose_worker_died_is_taken_up_again_after_its_lease() {
     assert_eq!(g["attempts"], 2, "the dead worker's claim counts as an attempt");
     assert_eq!(g["images"].as_array().unwrap().len(), 1, "stored once");
     assert_eq!(second.download(&g["images"][0]).0.bytes, second.download(&template["images"][0]).0.bytes);
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() { out.extend(walk(&path)) } else { out.push(path) }
+    }
+    out
 }
