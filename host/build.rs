@@ -32,7 +32,9 @@ fn main() {
     cmd.current_dir(&plugins)
         .args(["build", "--release", "--locked", "--target", WASM_TARGET, "--target-dir"])
         .arg(&wasm_target_dir);
-    for var in ["CARGO_ENCODED_RUSTFLAGS", "RUSTFLAGS", "CARGO_BUILD_TARGET", "CARGO_TARGET_DIR", "CARGO_BUILD_RUSTFLAGS"] {
+    for var in
+        ["CARGO_ENCODED_RUSTFLAGS", "RUSTFLAGS", "CARGO_BUILD_TARGET", "CARGO_TARGET_DIR", "CARGO_BUILD_RUSTFLAGS"]
+    {
         cmd.env_remove(var);
     }
     let status = cmd.status().expect("failed to run cargo to build the wasm plugins");

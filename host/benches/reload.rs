@@ -16,10 +16,14 @@ fn reload(c: &mut Criterion) {
     let dir = tempfile::tempdir().unwrap();
     let folder = dir.path().join("native");
     std::fs::create_dir_all(&folder).unwrap();
-    let wasm = std::fs::read(std::path::Path::new(easel::plugins::bundled::BUILD_DIR).join("fixture_native_sizes.wasm")).unwrap();
+    let wasm =
+        std::fs::read(std::path::Path::new(easel::plugins::bundled::BUILD_DIR).join("fixture_native_sizes.wasm"))
+            .unwrap();
     std::fs::write(folder.join("fixture_native_sizes.wasm"), &wasm).unwrap();
     let manifest = |v: u32| {
-        format!("id = \"native\"\nname = \"n\"\nversion = \"0.1.{v}\"\nkind = \"provider\"\napi_version = \"0.1.0\"\nwasm = \"fixture_native_sizes.wasm\"\n")
+        format!(
+            "id = \"native\"\nname = \"n\"\nversion = \"0.1.{v}\"\nkind = \"provider\"\napi_version = \"0.1.0\"\nwasm = \"fixture_native_sizes.wasm\"\n"
+        )
     };
     std::fs::write(folder.join("plugin.toml"), manifest(0)).unwrap();
     let registry = rt.block_on(async {
@@ -40,7 +44,8 @@ fn reload(c: &mut Criterion) {
                 let want = format!("0.1.{version}");
                 let started = Instant::now();
                 std::fs::write(folder.join("plugin.toml"), manifest(version)).unwrap();
-                while registry.catalog().plugins.get("native").map(|p| p.manifest.version.clone()) != Some(want.clone()) {
+                while registry.catalog().plugins.get("native").map(|p| p.manifest.version.clone()) != Some(want.clone())
+                {
                     assert!(started.elapsed() < Duration::from_secs(10), "reload did not happen");
                     std::thread::sleep(Duration::from_millis(2));
                 }

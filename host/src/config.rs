@@ -211,9 +211,7 @@ impl Config {
             figment = figment.merge(Toml::file_exact(file));
         }
         // `EASEL_CONFIG` names the file itself (a CLI flag), not a key.
-        figment = figment.merge(
-            Env::prefixed("EASEL_").split("__").lowercase(true).filter(|k| k.as_str() != "config"),
-        );
+        figment = figment.merge(Env::prefixed("EASEL_").split("__").lowercase(true).filter(|k| k.as_str() != "config"));
         let mut config: Config = figment.extract().map_err(|e| ConfigError(e.to_string()))?;
         if let Some(listen) = overrides.listen {
             config.listen = listen;
@@ -239,10 +237,7 @@ impl Config {
             return Err(ConfigError("jobs.max_attempts must be at least 1".into()));
         }
         if !self.default_model.contains('/') {
-            return Err(ConfigError(format!(
-                "default_model must be `provider/model`, got {:?}",
-                self.default_model
-            )));
+            return Err(ConfigError(format!("default_model must be `provider/model`, got {:?}", self.default_model)));
         }
         if let Some(url) = &self.database_url
             && !url.starts_with("sqlite:")
@@ -257,9 +252,7 @@ impl Config {
 
     /// The SQLite URL to open: `database_url`, or `<data_dir>/easel.db`.
     pub fn database_url(&self) -> String {
-        self.database_url
-            .clone()
-            .unwrap_or_else(|| format!("sqlite://{}", self.data_dir.join("easel.db").display()))
+        self.database_url.clone().unwrap_or_else(|| format!("sqlite://{}", self.data_dir.join("easel.db").display()))
     }
 
     /// Local directory for blobs: from `blobs.url` (`file://…`) or `<data_dir>/blobs`.
@@ -307,7 +300,11 @@ mod tests {
     fn file_then_flags() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("easel.toml");
-        std::fs::write(&file, "listen = \"127.0.0.1:9999\"\n[jobs]\nworkers = 2\n[plugins.local]\nconfig = { a = \"b\" }\n").unwrap();
+        std::fs::write(
+            &file,
+            "listen = \"127.0.0.1:9999\"\n[jobs]\nworkers = 2\n[plugins.local]\nconfig = { a = \"b\" }\n",
+        )
+        .unwrap();
         let c = Config::load(Some(&file), &Overrides::default()).unwrap();
         assert_eq!(c.listen.port(), 9999);
         assert_eq!(c.jobs.workers, 2);

@@ -24,9 +24,7 @@ pub struct Ratio {
 impl Ratio {
     /// Parse `"W:H"` with 1 ≤ W, H ≤ 64; the error says what is wrong.
     pub fn parse(s: &str) -> Result<Self, String> {
-        let (w, h) = s
-            .split_once(':')
-            .ok_or_else(|| format!("{s:?} is not of the form \"W:H\" (e.g. \"16:9\")"))?;
+        let (w, h) = s.split_once(':').ok_or_else(|| format!("{s:?} is not of the form \"W:H\" (e.g. \"16:9\")"))?;
         let parse = |t: &str| {
             t.trim()
                 .parse::<u32>()

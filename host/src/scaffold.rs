@@ -110,7 +110,9 @@ pub fn plugin_check(dir: &Path) -> anyhow::Result<CheckReport> {
     );
     let plugin = registry.load_one(&text, &wasm, Source::Directory(dir.to_path_buf()))?;
     let offers = match &plugin.described {
-        Described::Provider(info) => info.models.iter().map(|m| format!("model {}/{}: {}", manifest.id, m.id, m.name)).collect(),
+        Described::Provider(info) => {
+            info.models.iter().map(|m| format!("model {}/{}: {}", manifest.id, m.id, m.name)).collect()
+        }
         Described::StylePack(ts) => ts.iter().map(|t| format!("style {} ({}): {}", t.id, t.category, t.name)).collect(),
         Described::Cropper(xs) => xs.iter().map(|a| format!("archetype {}: {}", a.id, a.name)).collect(),
         Described::Filter(fs) => fs.iter().map(|f| format!("filter {}: {}", f.id, f.name)).collect(),

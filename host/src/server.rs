@@ -81,15 +81,9 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     let app = build_app(config).await?;
     let stop = Arc::new(tokio::sync::Notify::new());
     let workers = app.start_workers(Arc::clone(&stop));
-    let acceptor = TcpListener::bind(listen)
-        .into_acceptor()
-        .await
-        .with_context(|| format!("cannot listen on {listen}"))?;
-    let addr = acceptor
-        .local_addr()
-        .first()
-        .and_then(|a| a.as_socket_addr().copied())
-        .context("no local address")?;
+    let acceptor =
+        TcpListener::bind(listen).into_acceptor().await.with_context(|| format!("cannot listen on {listen}"))?;
+    let addr = acceptor.local_addr().first().and_then(|a| a.as_socket_addr().copied()).context("no local address")?;
     let routes = crate::api::routes(app.clone());
     let signal = Arc::clone(&stop);
     let server = tokio::spawn(async move {
@@ -115,7 +109,8 @@ async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
+        let mut term =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
         tokio::select! {
             _ = ctrl_c => {}
             _ = term.recv() => {}

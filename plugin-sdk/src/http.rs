@@ -16,7 +16,13 @@ pub fn fetch(request: &Request) -> Result<Response, HttpError> {
 pub fn post_json(url: &str, headers: &[(&str, &str)], json: &str) -> Result<Response, HttpError> {
     let mut all: Vec<(String, String)> = vec![("content-type".into(), "application/json".into())];
     all.extend(headers.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-    fetch(&Request { method: "POST".into(), url: url.into(), headers: all, body: Some(json.as_bytes().to_vec()), timeout_ms: None })
+    fetch(&Request {
+        method: "POST".into(),
+        url: url.into(),
+        headers: all,
+        body: Some(json.as_bytes().to_vec()),
+        timeout_ms: None,
+    })
 }
 
 /// `GET url` with extra headers.

@@ -5,8 +5,7 @@ use crate::bindings::provider::exports::easel::plugin::provider as abi;
 pub use crate::bindings::provider::easel::plugin::types::{AspectRatio, Image, PluginError};
 pub use crate::image::Rgba;
 pub use abi::{
-    GenerateRequest, GenerateResponse, GeneratedImage, ImageData, Model, ModelInfo, ModelKind,
-    NativeSize, ProviderInfo,
+    GenerateRequest, GenerateResponse, GeneratedImage, ImageData, Model, ModelInfo, ModelKind, NativeSize, ProviderInfo,
 };
 
 /// A model provider. `describe` lists the models; `generate` makes images.

@@ -75,7 +75,9 @@ impl<T: Type + DeserializeOwned + Send> ParsePayload for JsonBody<T> {
         if parsed.is_ok()
             && let Err(e) = de.end()
         {
-            return Err(BodyError { status: StatusCode::BAD_REQUEST, field: "body".into(), message: e.to_string() }.into());
+            return Err(
+                BodyError { status: StatusCode::BAD_REQUEST, field: "body".into(), message: e.to_string() }.into()
+            );
         }
         match parsed {
             Ok(value) => Ok(Self(value)),

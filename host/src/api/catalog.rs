@@ -146,7 +146,8 @@ impl CatalogApi {
     async fn get_style(&self, id: Path<String>) -> Result<Json<Style>, ApiError> {
         let catalog = app(&self.app).plugins.catalog();
         let (plugin, _) = catalog.style(&id).ok_or_else(|| AppError::not_found("style", &id))?;
-        let style = styles_of(&plugin).into_iter().find(|s| s.id == *id).ok_or_else(|| AppError::not_found("style", &id))?;
+        let style =
+            styles_of(&plugin).into_iter().find(|s| s.id == *id).ok_or_else(|| AppError::not_found("style", &id))?;
         Ok(Json(style))
     }
 

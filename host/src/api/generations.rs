@@ -327,11 +327,7 @@ fn default_limit() -> u32 {
 
 impl App {
     /// Wait until the generation is final or `timeout` passes; returns its latest view.
-    pub async fn wait_for_generation(
-        &self,
-        id: &str,
-        timeout: Duration,
-    ) -> crate::error::AppResult<GenerationView> {
+    pub async fn wait_for_generation(&self, id: &str, timeout: Duration) -> crate::error::AppResult<GenerationView> {
         let deadline = tokio::time::Instant::now() + timeout;
         let mut events = self.events.subscribe();
         loop {

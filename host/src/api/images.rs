@@ -104,8 +104,11 @@ impl From<ImageRow> for Image {
                 bytes: v.bytes,
             })
         };
-        let mut variants =
-            ImageVariants { original: variant("original"), cropped: variant("cropped"), transparent: variant("transparent") };
+        let mut variants = ImageVariants {
+            original: variant("original"),
+            cropped: variant("cropped"),
+            transparent: variant("transparent"),
+        };
         if variants.cropped.is_none() {
             variants.cropped = Some(ImageVariant {
                 url: url.clone(),
@@ -327,7 +330,9 @@ impl ImagesApi {
                 EditOperation::Rotate(r) => EditOp::Rotate { degrees: r.degrees },
                 EditOperation::Flip(f) => EditOp::Flip { direction: f.direction },
                 EditOperation::Filter(f) => EditOp::Filter { name: f.name, intensity: f.intensity, params: f.params },
-                EditOperation::RemoveBackground(r) => EditOp::RemoveBackground { tolerance: r.tolerance, feather: r.feather },
+                EditOperation::RemoveBackground(r) => {
+                    EditOp::RemoveBackground { tolerance: r.tolerance, feather: r.feather }
+                }
             })
             .collect();
         let row = app(&self.app).edit_image(&id, ops, body.0.output_format).await?;

@@ -74,9 +74,7 @@ pub fn routes(app: App) -> impl Endpoint<Output = Response> {
         .nest("/docs", docs)
         .at(
             "/openapi.json",
-            poem::endpoint::make_sync(move |_| {
-                Response::builder().content_type("application/json").body(spec.clone())
-            }),
+            poem::endpoint::make_sync(move |_| Response::builder().content_type("application/json").body(spec.clone())),
         )
         .around(move |ep, req| limit_body(ep, req, max_body))
         .around(request_middleware)
@@ -121,8 +119,14 @@ async fn request_middleware<E: Endpoint>(next: E, req: Request) -> poem::Result<
 /// Refuse bodies over `max` bytes with 413: by `Content-Length` when given, else by reading
 /// a chunked body up to the limit.
 async fn limit_body<E: Endpoint>(next: E, mut req: Request, max: usize) -> poem::Result<Response> {
-    let too_large = || problem::ApiError::new(crate::error::ErrorCode::PayloadTooLarge, format!("the body exceeds the limit of {max} bytes"));
-    let declared = req.headers().get("content-length").and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+    let too_large = || {
+        problem::ApiError::new(
+            crate::error::ErrorCode::PayloadTooLarge,
+            format!("the body exceeds the limit of {max} bytes"),
+        )
+    };
+    let declared =
+        req.headers().get("content-length").and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
     match declared {
         Some(len) if len > max as u64 => return Err(too_large().into()),
         Some(_) => {}

@@ -108,7 +108,11 @@ fn to_model(provider: &str, m: &abi::Model) -> Model {
         max_n: m.max_n,
         supported_parameters: m.supported_parameters.clone(),
         deterministic: m.deterministic,
-        info: ModelInfo { what_is: m.info.what_is.clone(), use_cases: m.info.use_cases.clone(), tips: m.info.tips.clone() },
+        info: ModelInfo {
+            what_is: m.info.what_is.clone(),
+            use_cases: m.info.use_cases.clone(),
+            tips: m.info.tips.clone(),
+        },
     }
 }
 
@@ -133,7 +137,8 @@ impl ModelsApi {
     /// `GET /v1/models/local%2Fprocedural`. 404 `not_found` for an unknown id.
     #[oai(path = "/v1/models/:id", method = "get", operation_id = "get_model")]
     async fn get(&self, id: Path<String>) -> Result<Json<Model>, ApiError> {
-        let (plugin, model) = app(&self.app).plugins.find_model(&id).ok_or_else(|| AppError::not_found("model", &id))?;
+        let (plugin, model) =
+            app(&self.app).plugins.find_model(&id).ok_or_else(|| AppError::not_found("model", &id))?;
         Ok(Json(to_model(&plugin.manifest.id, &model)))
     }
 }

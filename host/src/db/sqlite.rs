@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use anyhow::Context;
 use async_trait::async_trait;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::SqlitePool;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
 use super::{ClaimedJob, GenerationDb, GenerationQuery, GenerationRow, ImageRow, Outcome};
 use crate::error::AppResult;
@@ -164,7 +164,10 @@ impl GenerationDb for Sqlite {
     }
 
     async fn edits_of(&self, parent_id: &str) -> AppResult<Vec<ImageRow>> {
-        Ok(sqlx::query_as("SELECT * FROM images WHERE parent_id = $1 ORDER BY id").bind(parent_id).fetch_all(&self.pool).await?)
+        Ok(sqlx::query_as("SELECT * FROM images WHERE parent_id = $1 ORDER BY id")
+            .bind(parent_id)
+            .fetch_all(&self.pool)
+            .await?)
     }
 
     async fn finish(&self, id: &str, worker: &str, outcome: &Outcome, timings_json: &str, now: i64) -> AppResult<bool> {

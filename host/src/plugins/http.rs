@@ -76,11 +76,7 @@ impl HostPattern {
     pub fn matches(&self, url: &Url) -> bool {
         let Some(host) = url.host_str() else { return false };
         let host = host.trim_start_matches('[').trim_end_matches(']').to_ascii_lowercase();
-        let host_ok = if self.wildcard {
-            host.ends_with(&format!(".{}", self.host))
-        } else {
-            host == self.host
-        };
+        let host_ok = if self.wildcard { host.ends_with(&format!(".{}", self.host)) } else { host == self.host };
         let port = url.port_or_known_default();
         let default = if self.scheme == "https" { 443 } else { 80 };
         let port_ok = self.any_port || port == Some(self.port.unwrap_or(default));
@@ -186,7 +182,11 @@ impl HttpPolicy {
 
     /// Substitute `{{secret:NAME}}` in header values; returns the headers and the names of
     /// those that carry a secret.
-    fn headers(&self, pairs: &[(String, String)], caller_key: Option<&Secret>) -> Result<(HeaderMap, Vec<HeaderName>), Fail> {
+    fn headers(
+        &self,
+        pairs: &[(String, String)],
+        caller_key: Option<&Secret>,
+    ) -> Result<(HeaderMap, Vec<HeaderName>), Fail> {
         let mut map = HeaderMap::new();
         let mut secret_headers = Vec::new();
         for (name, value) in pairs {
@@ -206,10 +206,9 @@ impl HttpPolicy {
                 let primary = self.declared_secrets.first().is_some_and(|d| d == secret_name);
                 let secret = match caller_key {
                     Some(key) if primary => key,
-                    _ => self
-                        .secrets
-                        .get(secret_name)
-                        .ok_or_else(|| Fail::Denied(format!("secret {secret_name} is not configured by the operator")))?,
+                    _ => self.secrets.get(secret_name).ok_or_else(|| {
+                        Fail::Denied(format!("secret {secret_name} is not configured by the operator"))
+                    })?,
                 };
                 value.replace_range(start..end + 2, secret.expose());
                 carries_secret = true;
@@ -299,7 +298,10 @@ impl HttpPolicy {
             while let Some(chunk) = stream.next().await {
                 let chunk = chunk.map_err(|e| describe(&e, &url))?;
                 if (data.len() + chunk.len()) as u64 > self.max_response_bytes {
-                    return Err(Fail::TooLarge(format!("the body exceeds the limit of {} bytes", self.max_response_bytes)));
+                    return Err(Fail::TooLarge(format!(
+                        "the body exceeds the limit of {} bytes",
+                        self.max_response_bytes
+                    )));
                 }
                 data.extend_from_slice(&chunk);
             }
@@ -334,7 +336,9 @@ impl wit::Host for HostState {
         let result = policy.handle.block_on(policy.execute(request, budget, self.ctx.caller_key.as_ref()));
         match &result {
             Ok(r) => tracing::debug!(plugin = %self.ctx.plugin_id, %method, %target, status = r.status, "plugin fetch"),
-            Err(e) => tracing::warn!(plugin = %self.ctx.plugin_id, %method, %target, error = ?e, "plugin fetch refused or failed"),
+            Err(e) => {
+                tracing::warn!(plugin = %self.ctx.plugin_id, %method, %target, error = ?e, "plugin fetch refused or failed")
+            }
         }
         result
     }
@@ -365,8 +369,21 @@ mod tests {
 
     #[test]
     fn private_addresses_are_refused() {
-        for ip in ["127.0.0.1", "10.1.2.3", "172.16.0.1", "192.168.1.1", "169.254.169.254", "100.64.0.1", "0.0.0.0",
-            "::1", "fe80::1", "fd00::1", "::ffff:127.0.0.1", "::ffff:10.0.0.1", "224.0.0.1"] {
+        for ip in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.16.0.1",
+            "192.168.1.1",
+            "169.254.169.254",
+            "100.64.0.1",
+            "0.0.0.0",
+            "::1",
+            "fe80::1",
+            "fd00::1",
+            "::ffff:127.0.0.1",
+            "::ffff:10.0.0.1",
+            "224.0.0.1",
+        ] {
             assert!(!is_public(ip.parse().unwrap()), "{ip}");
         }
         for ip in ["8.8.8.8", "1.1.1.1", "2606:4700::1111", "142.250.1.1"] {

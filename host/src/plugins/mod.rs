@@ -18,8 +18,8 @@ use sha2::{Digest, Sha256};
 use crate::config::PluginsConfig;
 use manifest::{Manifest, PluginKind};
 use runtime::{
-    CallContext, HostState, Linked, MemoryCapExceeded, ProgressSink, Runtime, abi, cropper_abi, filter_abi,
-    style_abi, types,
+    CallContext, HostState, Linked, MemoryCapExceeded, ProgressSink, Runtime, abi, cropper_abi, filter_abi, style_abi,
+    types,
 };
 
 /// Plugins built into the binary by `host/build.rs`.
@@ -182,7 +182,9 @@ impl Plugin {
         caller_key: Option<crate::config::Secret>,
     ) -> Result<abi::GenerateResponse, CallError> {
         self.call_with(progress, caller_key, move |store, linked| match linked {
-            Linked::Provider(pre) => pre.instantiate(&mut *store)?.easel_plugin_provider().call_generate(store, &request),
+            Linked::Provider(pre) => {
+                pre.instantiate(&mut *store)?.easel_plugin_provider().call_generate(store, &request)
+            }
             _ => Ok(Err(wrong_kind("provider"))),
         })
         .await
@@ -195,7 +197,9 @@ impl Plugin {
         request: style_abi::StyleRequest,
     ) -> Result<style_abi::Styled, CallError> {
         self.call(None, move |store, linked| match linked {
-            Linked::StylePack(pre) => pre.instantiate(&mut *store)?.easel_plugin_style_pack().call_apply(store, &id, &request),
+            Linked::StylePack(pre) => {
+                pre.instantiate(&mut *store)?.easel_plugin_style_pack().call_apply(store, &id, &request)
+            }
             _ => Ok(Err(wrong_kind("style-pack"))),
         })
         .await
@@ -209,18 +213,26 @@ impl Plugin {
         anchor: cropper_abi::Anchor,
     ) -> Result<types::Rect, CallError> {
         self.call(None, move |store, linked| match linked {
-            Linked::Cropper(pre) => pre.instantiate(&mut *store)?.easel_plugin_cropper().call_plan(store, &image, target, anchor),
+            Linked::Cropper(pre) => {
+                pre.instantiate(&mut *store)?.easel_plugin_cropper().call_plan(store, &image, target, anchor)
+            }
             _ => Ok(Err(wrong_kind("cropper"))),
         })
         .await
     }
 
     /// `cropper.remove-background`.
-    pub async fn remove_background(self: &Arc<Self>, image: types::Image, options_json: String) -> Result<types::Image, CallError> {
+    pub async fn remove_background(
+        self: &Arc<Self>,
+        image: types::Image,
+        options_json: String,
+    ) -> Result<types::Image, CallError> {
         self.call(None, move |store, linked| match linked {
-            Linked::Cropper(pre) => {
-                pre.instantiate(&mut *store)?.easel_plugin_cropper().call_remove_background(store, &image, &options_json)
-            }
+            Linked::Cropper(pre) => pre.instantiate(&mut *store)?.easel_plugin_cropper().call_remove_background(
+                store,
+                &image,
+                &options_json,
+            ),
             _ => Ok(Err(wrong_kind("cropper"))),
         })
         .await
@@ -235,9 +247,13 @@ impl Plugin {
         params_json: String,
     ) -> Result<types::Image, CallError> {
         self.call(None, move |store, linked| match linked {
-            Linked::Filter(pre) => {
-                pre.instantiate(&mut *store)?.easel_plugin_filter().call_apply(store, &id, &image, intensity, &params_json)
-            }
+            Linked::Filter(pre) => pre.instantiate(&mut *store)?.easel_plugin_filter().call_apply(
+                store,
+                &id,
+                &image,
+                intensity,
+                &params_json,
+            ),
             _ => Ok(Err(wrong_kind("filter"))),
         })
         .await
@@ -247,12 +263,18 @@ impl Plugin {
     pub fn describe_now(&self) -> Result<Described, CallError> {
         self.call_sync(None, |store, linked| {
             Ok(Ok(match linked {
-                Linked::Provider(pre) => Described::Provider(pre.instantiate(&mut *store)?.easel_plugin_provider().call_describe(store)?),
+                Linked::Provider(pre) => {
+                    Described::Provider(pre.instantiate(&mut *store)?.easel_plugin_provider().call_describe(store)?)
+                }
                 Linked::StylePack(pre) => {
                     Described::StylePack(pre.instantiate(&mut *store)?.easel_plugin_style_pack().call_templates(store)?)
                 }
-                Linked::Cropper(pre) => Described::Cropper(pre.instantiate(&mut *store)?.easel_plugin_cropper().call_archetypes(store)?),
-                Linked::Filter(pre) => Described::Filter(pre.instantiate(&mut *store)?.easel_plugin_filter().call_filters(store)?),
+                Linked::Cropper(pre) => {
+                    Described::Cropper(pre.instantiate(&mut *store)?.easel_plugin_cropper().call_archetypes(store)?)
+                }
+                Linked::Filter(pre) => {
+                    Described::Filter(pre.instantiate(&mut *store)?.easel_plugin_filter().call_filters(store)?)
+                }
             }))
         })
     }
@@ -489,8 +511,8 @@ impl Registry {
 
     fn load_folder(&self, folder: &Path, previous: Option<&Arc<Plugin>>) -> anyhow::Result<Arc<Plugin>> {
         let manifest_path = folder.join("plugin.toml");
-        let text = std::fs::read_to_string(&manifest_path)
-            .with_context(|| format!("reading {}", manifest_path.display()))?;
+        let text =
+            std::fs::read_to_string(&manifest_path).with_context(|| format!("reading {}", manifest_path.display()))?;
         let manifest = Manifest::parse(&text)?;
         let wasm_path = folder.join(&manifest.wasm);
         let wasm = std::fs::read(&wasm_path).with_context(|| format!("reading {}", wasm_path.display()))?;
@@ -560,9 +582,7 @@ impl Registry {
             return Ok((None, Vec::new()));
         }
         let parse = |list: &[String], what: &str| -> anyhow::Result<Vec<http::HostPattern>> {
-            list.iter()
-                .map(|s| http::HostPattern::parse(s).map_err(|e| anyhow::anyhow!("{what}: {e}")))
-                .collect()
+            list.iter().map(|s| http::HostPattern::parse(s).map_err(|e| anyhow::anyhow!("{what}: {e}"))).collect()
         };
         let asked_patterns = parse(asked, "permissions.allowed_outbound_hosts")?;
         let granted_patterns = parse(&grant.allowed_outbound_hosts, "the operator's allowed_outbound_hosts")?;
@@ -664,8 +684,7 @@ fn validate_described(described: &Described) -> anyhow::Result<()> {
 /// Sub-folders of `dir` that hold a `plugin.toml`, sorted by name.
 pub fn plugin_folders(dir: &Path) -> Vec<PathBuf> {
     let Ok(entries) = std::fs::read_dir(dir) else { return Vec::new() };
-    let mut folders: Vec<_> =
-        entries.flatten().map(|e| e.path()).filter(|p| p.join("plugin.toml").is_file()).collect();
+    let mut folders: Vec<_> = entries.flatten().map(|e| e.path()).filter(|p| p.join("plugin.toml").is_file()).collect();
     folders.sort();
     folders
 }

@@ -64,11 +64,11 @@ pub mod bindings {
     }
 }
 
+pub use bindings::cropper::exports::easel::plugin::cropper as cropper_abi;
+pub use bindings::filter::exports::easel::plugin::filter as filter_abi;
 use bindings::provider::easel::plugin as wit;
 pub use bindings::provider::easel::plugin::types;
 pub use bindings::provider::exports::easel::plugin::provider as abi;
-pub use bindings::cropper::exports::easel::plugin::cropper as cropper_abi;
-pub use bindings::filter::exports::easel::plugin::filter as filter_abi;
 pub use bindings::style_pack::exports::easel::plugin::style_pack as style_abi;
 
 /// wasmtime has its own error type; convert at the boundary.
@@ -174,15 +174,22 @@ impl Runtime {
             PluginKind::Cropper => &self.croppers,
             PluginKind::Filter => &self.filters,
         };
-        let pre = wt(linker.instantiate_pre(component)).with_context(|| {
-            format!("the component imports something a {} plugin is not given", kind.as_str())
-        })?;
+        let pre = wt(linker.instantiate_pre(component))
+            .with_context(|| format!("the component imports something a {} plugin is not given", kind.as_str()))?;
         let exports = || format!("the component does not export the {} interface of easel:plugin@0.1.0", kind.as_str());
         Ok(match kind {
-            PluginKind::Provider => Linked::Provider(wt(bindings::provider::ProviderPluginPre::new(pre)).with_context(exports)?),
-            PluginKind::StylePack => Linked::StylePack(wt(bindings::style_pack::StylePackPluginPre::new(pre)).with_context(exports)?),
-            PluginKind::Cropper => Linked::Cropper(wt(bindings::cropper::CropperPluginPre::new(pre)).with_context(exports)?),
-            PluginKind::Filter => Linked::Filter(wt(bindings::filter::FilterPluginPre::new(pre)).with_context(exports)?),
+            PluginKind::Provider => {
+                Linked::Provider(wt(bindings::provider::ProviderPluginPre::new(pre)).with_context(exports)?)
+            }
+            PluginKind::StylePack => {
+                Linked::StylePack(wt(bindings::style_pack::StylePackPluginPre::new(pre)).with_context(exports)?)
+            }
+            PluginKind::Cropper => {
+                Linked::Cropper(wt(bindings::cropper::CropperPluginPre::new(pre)).with_context(exports)?)
+            }
+            PluginKind::Filter => {
+                Linked::Filter(wt(bindings::filter::FilterPluginPre::new(pre)).with_context(exports)?)
+            }
         })
     }
 

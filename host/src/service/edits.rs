@@ -54,7 +54,10 @@ impl App {
         let format = match output_format.as_deref() {
             None => imaging::Format::parse(&source.format).unwrap_or(imaging::Format::Png),
             Some(f) => imaging::Format::parse(f).unwrap_or_else(|| {
-                errors.push(FieldError { field: "output_format".into(), message: format!("must be png, jpeg or webp; got {f:?}") });
+                errors.push(FieldError {
+                    field: "output_format".into(),
+                    message: format!("must be png, jpeg or webp; got {f:?}"),
+                });
                 imaging::Format::Png
             }),
         };
@@ -86,12 +89,20 @@ impl App {
                 }
                 EditOp::Flip { direction } => {
                     if direction != "horizontal" && direction != "vertical" {
-                        errors.push(field(i, "direction", format!("must be horizontal or vertical, got {direction:?}")));
+                        errors.push(field(
+                            i,
+                            "direction",
+                            format!("must be horizontal or vertical, got {direction:?}"),
+                        ));
                     }
                 }
                 EditOp::Filter { name, intensity, params } => {
                     if catalog.filter(name).is_none() {
-                        errors.push(field(i, "name", format!("{name:?} is not a known filter; GET /v1/filters lists them")));
+                        errors.push(field(
+                            i,
+                            "name",
+                            format!("{name:?} is not a known filter; GET /v1/filters lists them"),
+                        ));
                     }
                     if let Some(v) = intensity
                         && !(0.0..=1.0).contains(v)
@@ -125,17 +136,26 @@ impl App {
 
         let bytes = self.blobs.get(&source.blob_key).await?;
         let max_pixels = self.config.limits.max_pixels;
-        let mut img = blocking(move || imaging::decode(&bytes, max_pixels).map_err(|e| AppError::Internal(e.context("decoding the source image")))).await??;
+        let mut img = blocking(move || {
+            imaging::decode(&bytes, max_pixels).map_err(|e| AppError::Internal(e.context("decoding the source image")))
+        })
+        .await??;
         let mut transparent = false;
         for (i, op) in ops.into_iter().enumerate() {
             img = match op {
                 EditOp::Crop { x, y, width, height } => {
                     let (x, y, w, h) = (x as u32, y as u32, width as u32, height as u32);
-                    if u64::from(x) + u64::from(w) > u64::from(img.width()) || u64::from(y) + u64::from(h) > u64::from(img.height()) {
+                    if u64::from(x) + u64::from(w) > u64::from(img.width())
+                        || u64::from(y) + u64::from(h) > u64::from(img.height())
+                    {
                         return Err(AppError::Validation(vec![field(
                             i,
                             "width",
-                            format!("the rectangle {w}x{h} at ({x}, {y}) does not fit in the {}x{} image", img.width(), img.height()),
+                            format!(
+                                "the rectangle {w}x{h} at ({x}, {y}) does not fit in the {}x{} image",
+                                img.width(),
+                                img.height()
+                            ),
                         )]));
                     }
                     imaging::crop(&img, (x, y, w, h))
@@ -175,7 +195,8 @@ impl App {
                         options.insert("feather".into(), f.into());
                     }
                     let options = serde_json::Value::Object(options).to_string();
-                    let out = cropper.remove_background(to_wit(&img), options).await.map_err(|e| op_error(i, "type", e))?;
+                    let out =
+                        cropper.remove_background(to_wit(&img), options).await.map_err(|e| op_error(i, "type", e))?;
                     transparent = true;
                     from_wit(out, &img)?
                 }

@@ -248,11 +248,8 @@ impl App {
         }
 
         // Exactly one way to give the size.
-        let forms = [
-            input.aspect_ratio.is_some(),
-            input.size.is_some(),
-            input.width.is_some() || input.height.is_some(),
-        ];
+        let forms =
+            [input.aspect_ratio.is_some(), input.size.is_some(), input.width.is_some() || input.height.is_some()];
         let target = if forms.iter().filter(|f| **f).count() > 1 {
             err("aspect_ratio", "give at most one of aspect_ratio, size, or width and height".into());
             None
@@ -274,7 +271,9 @@ impl App {
             }
         } else if input.width.is_some() || input.height.is_some() {
             match (input.width, input.height) {
-                (Some(w), Some(h)) => Some(((w.clamp(0, u32::MAX as i64) as u32, h.clamp(0, u32::MAX as i64) as u32), true)),
+                (Some(w), Some(h)) => {
+                    Some(((w.clamp(0, u32::MAX as i64) as u32, h.clamp(0, u32::MAX as i64) as u32), true))
+                }
                 (None, _) => {
                     err("width", "is required together with height".into());
                     None
@@ -294,7 +293,13 @@ impl App {
             let side_ok = |v: u32| (MIN_SIDE..=MAX_SIDE).contains(&v);
             if explicit && (!side_ok(w) || !side_ok(h)) {
                 err(
-                    if input.size.is_some() { "size" } else if side_ok(w) { "height" } else { "width" },
+                    if input.size.is_some() {
+                        "size"
+                    } else if side_ok(w) {
+                        "height"
+                    } else {
+                        "width"
+                    },
                     format!("each side must be {MIN_SIDE} to {MAX_SIDE} pixels, got {w}x{h}"),
                 );
             } else if u64::from(w) * u64::from(h) > self.config.limits.max_pixels {
@@ -402,7 +407,8 @@ impl App {
         let mut errors = Vec::new();
         let mut styling = Styling::default();
         let catalog = self.plugins.catalog();
-        let size_given = input.aspect_ratio.is_some() || input.size.is_some() || input.width.is_some() || input.height.is_some();
+        let size_given =
+            input.aspect_ratio.is_some() || input.size.is_some() || input.width.is_some() || input.height.is_some();
         let prompt = input.prompt.clone().unwrap_or_default();
         let mut provider_prompt = prompt.clone();
         let mut provider_negative = input.negative_prompt.clone().filter(|s| !s.trim().is_empty());
@@ -577,8 +583,7 @@ impl App {
             .map_err(|e| anyhow::anyhow!("generation {} has an unreadable request: {e}", row.id))?;
         let metadata = serde_json::from_str(&row.metadata_json).unwrap_or_else(|_| serde_json::json!({}));
         let images = if row.status == "succeeded" { self.db.images_of(&row.id).await? } else { Vec::new() };
-        let queue_position =
-            if row.status == "queued" { Some(self.db.queue_position(&row.id).await?) } else { None };
+        let queue_position = if row.status == "queued" { Some(self.db.queue_position(&row.id).await?) } else { None };
         Ok(GenerationView { row, spec, metadata, images, queue_position })
     }
 }
@@ -614,7 +619,8 @@ mod tests {
     use crate::plugins::runtime::types::AspectRatio;
 
     fn native_model() -> abi::Model {
-        let s = |w: u32, h: u32| abi::NativeSize { aspect_ratio: AspectRatio { width: w, height: h }, width: w, height: h };
+        let s =
+            |w: u32, h: u32| abi::NativeSize { aspect_ratio: AspectRatio { width: w, height: h }, width: w, height: h };
         abi::Model {
             id: "m".into(),
             name: "m".into(),

@@ -129,7 +129,9 @@ impl App {
                 self.publish(id, status, if status == "succeeded" { 100.0 } else { 0.0 }, status);
             }
             Ok(false) => tracing::warn!("lost the lease before finishing; another worker owns the job"),
-            Err(e) => tracing::error!(error = ?e, "recording the job's outcome failed; the lease will expire and it will run again"),
+            Err(e) => {
+                tracing::error!(error = ?e, "recording the job's outcome failed; the lease will expire and it will run again")
+            }
         }
     }
 
@@ -293,7 +295,11 @@ impl App {
         let shared = Arc::new(original);
         let source = Arc::clone(&shared);
         let main = blocking(move || -> Result<RgbaImage, JobFailure> {
-            let img = if rect == (0, 0, source.width(), source.height()) { (*source).clone() } else { imaging::crop(&source, rect) };
+            let img = if rect == (0, 0, source.width(), source.height()) {
+                (*source).clone()
+            } else {
+                imaging::crop(&source, rect)
+            };
             if (img.width(), img.height()) != (target_w, target_h) {
                 imaging::resize(&img, target_w, target_h)
                     .map_err(|e| JobFailure::new(ErrorCode::InternalError, format!("resizing failed: {e}")))
@@ -373,7 +379,12 @@ impl App {
             .ok_or_else(|| JobFailure::new(ErrorCode::PluginError, "background removal returned a malformed image"))
     }
 
-    async fn store_variant(&self, key: &str, image: Arc<RgbaImage>, format: imaging::Format) -> Result<StoredVariant, JobFailure> {
+    async fn store_variant(
+        &self,
+        key: &str,
+        image: Arc<RgbaImage>,
+        format: imaging::Format,
+    ) -> Result<StoredVariant, JobFailure> {
         let (width, height) = image.dimensions();
         let encoded = blocking(move || {
             imaging::encode(&image, format, 90)

@@ -42,8 +42,7 @@ pub fn parse_options(json: &str) -> Result<Options, String> {
     if json.is_empty() {
         return Ok(options);
     }
-    let value: Value =
-        serde_json::from_str(json).map_err(|e| format!("background options are not valid JSON: {e}"))?;
+    let value: Value = serde_json::from_str(json).map_err(|e| format!("background options are not valid JSON: {e}"))?;
     let object = match value {
         Value::Null => return Ok(options),
         Value::Object(object) => object,
@@ -63,7 +62,9 @@ pub fn parse_options(json: &str) -> Result<Options, String> {
                     .as_f64()
                     .filter(|f| f.fract() == 0.0 && (0.0..=f64::from(MAX_FEATHER)).contains(f))
                     .ok_or_else(|| {
-                        format!("option \"feather\" must be a whole number of pixels from 0 to {MAX_FEATHER}, got {value}")
+                        format!(
+                            "option \"feather\" must be a whole number of pixels from 0 to {MAX_FEATHER}, got {value}"
+                        )
                     })?;
                 options.feather = f as u32;
             }
@@ -237,11 +238,8 @@ pub fn remove_background(pixels: &mut [u8], width: u32, height: u32, options: Op
     // Alpha ramp: a foreground pixel at distance d (pixels) from the background keeps
     // min(1, d / (feather + 1)) of its alpha; with feather 0 nothing but the background changes.
     let ramp = 3 * (feather as u16 + 1);
-    let distance = if feather > 0 && mask.iter().any(|&m| m) {
-        Some(distance_to_mask(&mask, w, h, ramp))
-    } else {
-        None
-    };
+    let distance =
+        if feather > 0 && mask.iter().any(|&m| m) { Some(distance_to_mask(&mask, w, h, ramp)) } else { None };
     for (i, px) in pixels.chunks_exact_mut(4).enumerate() {
         if mask[i] {
             px[3] = 0;

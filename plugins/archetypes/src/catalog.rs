@@ -3,7 +3,8 @@
 use easel_plugin_sdk::cropper::{Archetype, AspectRatio};
 
 /// Prompt words shared by the vector-kind archetypes, whose backgrounds are removed.
-pub const VECTOR_SUFFIX: &str = "flat vector style, centered, isolated on a plain pure white background, generous margin";
+pub const VECTOR_SUFFIX: &str =
+    "flat vector style, centered, isolated on a plain pure white background, generous margin";
 
 fn archetype(
     id: &str,

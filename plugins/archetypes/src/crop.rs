@@ -237,7 +237,9 @@ fn candidates(slack: u32) -> Vec<u32> {
         (0..=slack).collect()
     } else {
         (0..=MAX_CANDIDATES)
-            .map(|i| ((u64::from(i) * u64::from(slack) + u64::from(MAX_CANDIDATES) / 2) / u64::from(MAX_CANDIDATES)) as u32)
+            .map(|i| {
+                ((u64::from(i) * u64::from(slack) + u64::from(MAX_CANDIDATES) / 2) / u64::from(MAX_CANDIDATES)) as u32
+            })
             .collect()
     }
 }
@@ -267,12 +269,9 @@ pub fn smart_offset(pixels: &[u8], width: u32, height: u32, cw: u32, ch: u32) ->
         }
     };
     let score = |x: u32, y: u32| {
-        let share = integral.window(
-            f64::from(x) * fx,
-            f64::from(y) * fy,
-            f64::from(x + cw) * fx,
-            f64::from(y + ch) * fy,
-        ) / total;
+        let share =
+            integral.window(f64::from(x) * fx, f64::from(y) * fy, f64::from(x + cw) * fx, f64::from(y + ch) * fy)
+                / total;
         let (dx, dy) = (deviation(x, sx), deviation(y, sy));
         share - CENTER_BIAS * (dx * dx + dy * dy)
     };
@@ -296,7 +295,8 @@ pub fn smart_offset(pixels: &[u8], width: u32, height: u32, cw: u32, ch: u32) ->
 mod tests {
     use super::*;
 
-    const ANCHORS: [Anchor; 6] = [Anchor::Center, Anchor::Top, Anchor::Bottom, Anchor::Left, Anchor::Right, Anchor::Smart];
+    const ANCHORS: [Anchor; 6] =
+        [Anchor::Center, Anchor::Top, Anchor::Bottom, Anchor::Left, Anchor::Right, Anchor::Smart];
 
     fn flat(width: u32, height: u32, rgb: [u8; 3]) -> Vec<u8> {
         let mut v = Vec::with_capacity(width as usize * height as usize * 4);
@@ -475,7 +475,11 @@ mod tests {
             let px = flat(w, h, [30, 160, 90]);
             let smart = plan(&px, w, h, rw, rh, Anchor::Smart).unwrap();
             let centre = plan(&px, w, h, rw, rh, Anchor::Center).unwrap();
-            assert_eq!((smart.x, smart.y, smart.width, smart.height), (centre.x, centre.y, centre.width, centre.height), "{w}x{h} {rw}:{rh}");
+            assert_eq!(
+                (smart.x, smart.y, smart.width, smart.height),
+                (centre.x, centre.y, centre.width, centre.height),
+                "{w}x{h} {rw}:{rh}"
+            );
         }
     }
 

@@ -9,7 +9,8 @@ fn invalid(body: serde_json::Value, field: &str) {
     let s = shared();
     let r = s.post_json("/v1/generations", &body);
     let p = r.problem(422, "validation_error");
-    let fields: Vec<_> = p["errors"].as_array().unwrap().iter().map(|e| e["field"].as_str().unwrap().to_string()).collect();
+    let fields: Vec<_> =
+        p["errors"].as_array().unwrap().iter().map(|e| e["field"].as_str().unwrap().to_string()).collect();
     assert!(fields.iter().any(|f| f == field), "expected field {field}, got {p}");
     assert!(p["detail"].as_str().unwrap().contains(field), "{p}");
 }

@@ -81,7 +81,10 @@ fn custom_ratios_are_exact() {
 fn sizes_presets_and_explicit() {
     let s = shared();
     let g = s.generate(json!({ "prompt": "x", "size": "landscape_16_9" }));
-    assert_eq!((g["width"].as_u64(), g["height"].as_u64(), g["aspect_ratio"].as_str()), (Some(1024), Some(576), Some("16:9")));
+    assert_eq!(
+        (g["width"].as_u64(), g["height"].as_u64(), g["aspect_ratio"].as_str()),
+        (Some(1024), Some(576), Some("16:9"))
+    );
     let g = s.generate(json!({ "prompt": "x", "size": "300x200" }));
     assert_eq!((g["width"].as_u64(), g["height"].as_u64()), (Some(300), Some(200)));
     let g = s.generate(json!({ "prompt": "x", "width": 4096, "height": 64 }));
@@ -129,15 +132,22 @@ fn metadata_and_request_id_are_echoed() {
     let client = reqwest::blocking::Client::new();
     let echoed = client.get(format!("{}/health", s.base)).header("x-request-id", "my-trace-1").send().unwrap();
     assert_eq!(echoed.headers()["x-request-id"], "my-trace-1");
-    let replaced = client.get(format!("{}/health", s.base)).header("x-request-id", "bad id with spaces").send().unwrap();
+    let replaced =
+        client.get(format!("{}/health", s.base)).header("x-request-id", "bad id with spaces").send().unwrap();
     assert_ne!(replaced.headers()["x-request-id"], "bad id with spaces");
 }
 
 #[test]
 fn listing_pages_newest_first_with_a_stable_cursor() {
     let s = shared();
-    let mine: Vec<String> =
-        (0..5).map(|i| s.create(json!({ "prompt": format!("page {i}"), "width": 64, "height": 64 }))["id"].as_str().unwrap().to_string()).collect();
+    let mine: Vec<String> = (0..5)
+        .map(|i| {
+            s.create(json!({ "prompt": format!("page {i}"), "width": 64, "height": 64 }))["id"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
     let mut seen = Vec::new();
     let mut cursor: Option<String> = None;
     loop {
@@ -180,9 +190,9 @@ fn restart_keeps_generations_and_files() {
     let before = first.download(&g["images"][0]).0.bytes;
     first.stop();
     // Compiled plugins are cached on disk (wasmtime's cache: keyed by component hash and engine).
-    let compiled = walk(&tmp.path().join("cache/plugins")).into_iter().filter(|p| {
-        p.extension().is_none() && !p.file_name().unwrap().to_string_lossy().starts_with('.')
-    });
+    let compiled = walk(&tmp.path().join("cache/plugins"))
+        .into_iter()
+        .filter(|p| p.extension().is_none() && !p.file_name().unwrap().to_string_lossy().starts_with('.'));
     assert!(compiled.count() >= 4, "one cached compilation per bundled plugin");
     let second = TestServer::start_in(tmp.path(), |_| {});
     let again = second.get(&format!("/v1/generations/{}", g["id"].as_str().unwrap()));

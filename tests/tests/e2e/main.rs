@@ -8,8 +8,8 @@ mod catalog;
 mod errors;
 mod generations;
 mod platform;
-mod scaffold;
 mod plugins;
+mod scaffold;
 mod spec;
 
 use std::path::{Path, PathBuf};

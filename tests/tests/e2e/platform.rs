@@ -12,8 +12,15 @@ use crate::{TestServer, install_fixture, shared, wasm_build_dir};
 fn catalogues_are_filled_by_the_bundled_plugins() {
     let s = shared();
     let plugins = s.get("/v1/plugins").json();
-    for (id, kind) in [("local", "provider"), ("styles-core", "style-pack"), ("archetypes", "cropper"), ("filters-core", "filter")] {
-        let p = plugins["items"].as_array().unwrap().iter().find(|p| p["id"] == id).unwrap_or_else(|| panic!("{id} missing"));
+    for (id, kind) in
+        [("local", "provider"), ("styles-core", "style-pack"), ("archetypes", "cropper"), ("filters-core", "filter")]
+    {
+        let p = plugins["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["id"] == id)
+            .unwrap_or_else(|| panic!("{id} missing"));
         assert_eq!(p["kind"], kind);
         assert_eq!(p["source"], "bundled");
         assert_eq!(p["status"], "loaded");
@@ -33,8 +40,14 @@ fn catalogues_are_filled_by_the_bundled_plugins() {
     let archetypes = s.get("/v1/archetypes").json();
     let archetypes = archetypes["items"].as_array().unwrap();
     assert_eq!(archetypes.len(), 6);
-    for (id, removes) in [("spot_illustration", false), ("photorealistic", false), ("icon", true), ("logo", true),
-        ("minimalist_vector_art", true), ("symbolic_representation", true)] {
+    for (id, removes) in [
+        ("spot_illustration", false),
+        ("photorealistic", false),
+        ("icon", true),
+        ("logo", true),
+        ("minimalist_vector_art", true),
+        ("symbolic_representation", true),
+    ] {
         let a = archetypes.iter().find(|a| a["id"] == id).unwrap();
         assert_eq!(a["remove_background"], removes, "{id}");
     }
@@ -104,11 +117,20 @@ fn native_providers_are_cropped_exactly_with_anchors() {
     let s = native_server();
     let mut reds = Vec::new();
     for anchor in ["left", "center", "right", "smart"] {
-        let g = s.generate(json!({ "prompt": "x", "model": "native/fixed", "aspect_ratio": "2:7", "crop_anchor": anchor }));
+        let g =
+            s.generate(json!({ "prompt": "x", "model": "native/fixed", "aspect_ratio": "2:7", "crop_anchor": anchor }));
         assert_eq!(g["status"], "succeeded", "{g}");
         let v = &g["images"][0]["variants"];
-        assert_eq!((v["original"]["width"].as_u64(), v["original"]["height"].as_u64()), (Some(768), Some(1344)), "nearest native ratio");
-        assert_eq!((v["cropped"]["width"].as_u64(), v["cropped"]["height"].as_u64()), (Some(384), Some(1344)), "exactly 2:7");
+        assert_eq!(
+            (v["original"]["width"].as_u64(), v["original"]["height"].as_u64()),
+            (Some(768), Some(1344)),
+            "nearest native ratio"
+        );
+        assert_eq!(
+            (v["cropped"]["width"].as_u64(), v["cropped"]["height"].as_u64()),
+            (Some(384), Some(1344)),
+            "exactly 2:7"
+        );
         let (_, img) = s.download(&g["images"][0]);
         assert_eq!((img.width(), img.height()), (384, 1344));
         reds.push(img.to_rgba8().get_pixel(0, 0)[0]);
@@ -139,7 +161,9 @@ fn wait_for(mut check: impl FnMut() -> bool, what: &str) -> Duration {
 fn plugins_dropped_in_appear_and_broken_ones_keep_the_old_version_serving() {
     let tmp = tempfile::tempdir().unwrap();
     let server = TestServer::start_in(tmp.path(), |_| {});
-    let has_model = |s: &TestServer| s.get("/v1/models").json()["items"].as_array().unwrap().iter().any(|m| m["id"] == "native/fixed");
+    let has_model = |s: &TestServer| {
+        s.get("/v1/models").json()["items"].as_array().unwrap().iter().any(|m| m["id"] == "native/fixed")
+    };
     assert!(!has_model(&server));
     install_fixture(&tmp.path().join("plugins"), "native-sizes", "fixture_native_sizes.wasm");
     wait_for(|| has_model(&server), "a dropped-in plugin appearing");
@@ -149,7 +173,11 @@ fn plugins_dropped_in_appear_and_broken_ones_keep_the_old_version_serving() {
     // A broken new version: the old one keeps serving and the error is reported.
     std::fs::write(tmp.path().join("plugins/native-sizes/fixture_native_sizes.wasm"), b"not wasm").unwrap();
     let stale = || {
-        server.get("/v1/plugins").json()["items"].as_array().unwrap().iter().any(|p| p["id"] == "native" && p["status"] == "stale")
+        server.get("/v1/plugins").json()["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["id"] == "native" && p["status"] == "stale")
     };
     wait_for(stale, "the broken version being reported");
     let p = server.get("/v1/plugins").json();
@@ -177,7 +205,8 @@ fn fixture_http_server(body: &'static str) -> (String, std::sync::mpsc::Receiver
             let mut buf = [0u8; 4096];
             let n = stream.read(&mut buf).unwrap_or(0);
             let _ = tx.send(String::from_utf8_lossy(&buf[..n]).to_string());
-            let _ = write!(stream, "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}", body.len());
+            let _ =
+                write!(stream, "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}", body.len());
         }
     });
     (url, rx)
@@ -271,10 +300,13 @@ fn edits_apply_filters_and_geometry_in_order() {
     let history = s.get(&format!("/v1/images/{id}/edits")).json();
     assert_eq!(history["items"][0]["id"], edited["id"]);
 
-    let sepia = s.post_json(&format!("/v1/images/{id}/edits"), &json!({ "operations": [
+    let sepia = s.post_json(
+        &format!("/v1/images/{id}/edits"),
+        &json!({ "operations": [
         { "type": "filter", "name": "sepia", "intensity": 0.5 },
         { "type": "filter", "name": "blur", "params": { "radius": 2 } },
-    ], "output_format": "webp" }));
+    ], "output_format": "webp" }),
+    );
     assert_eq!(sepia.status, 201, "{}", String::from_utf8_lossy(&sepia.bytes));
     assert_eq!(sepia.json()["format"], "webp");
 }
@@ -287,23 +319,33 @@ fn bad_edits_name_the_operation_and_store_nothing() {
     let path = format!("/v1/images/{id}/edits");
     let cases = [
         (json!({ "operations": [{ "type": "filter", "name": "nope" }] }), "operations[0].name"),
-        (json!({ "operations": [{ "type": "filter", "name": "grayscale" }, { "type": "filter", "name": "blur", "params": { "radius": -1 } }] }), "operations[1].params"),
+        (
+            json!({ "operations": [{ "type": "filter", "name": "grayscale" }, { "type": "filter", "name": "blur", "params": { "radius": -1 } }] }),
+            "operations[1].params",
+        ),
         (json!({ "operations": [{ "type": "filter", "name": "sepia", "intensity": 3 }] }), "operations[0].intensity"),
-        (json!({ "operations": [{ "type": "crop", "x": 100, "y": 0, "width": 100, "height": 10 }] }), "operations[0].width"),
+        (
+            json!({ "operations": [{ "type": "crop", "x": 100, "y": 0, "width": 100, "height": 10 }] }),
+            "operations[0].width",
+        ),
         (json!({ "operations": [{ "type": "rotate", "degrees": 45 }] }), "operations[0].degrees"),
         (json!({ "operations": [{ "type": "flip", "direction": "diagonal" }] }), "operations[0].direction"),
         (json!({ "operations": [] }), "operations"),
     ];
     for (body, field) in cases {
         let p = s.post_json(&path, &body).problem(422, "validation_error");
-        let fields: Vec<_> = p["errors"].as_array().unwrap().iter().map(|e| e["field"].as_str().unwrap().to_string()).collect();
+        let fields: Vec<_> =
+            p["errors"].as_array().unwrap().iter().map(|e| e["field"].as_str().unwrap().to_string()).collect();
         assert!(fields.iter().any(|f| f == field), "expected {field}, got {p}");
     }
     let r = s.post_json(&path, &json!({ "operations": [{ "type": "sharpie" }] }));
     assert_eq!(r.status, 422, "an unknown operation type is refused");
     assert_eq!(s.get(&format!("{path}")).json()["items"], json!([]), "nothing was stored");
-    s.post_json("/v1/images/img_missing/edits", &json!({ "operations": [{ "type": "flip", "direction": "vertical" }] }))
-        .problem(404, "not_found");
+    s.post_json(
+        "/v1/images/img_missing/edits",
+        &json!({ "operations": [{ "type": "flip", "direction": "vertical" }] }),
+    )
+    .problem(404, "not_found");
 }
 
 #[test]
@@ -311,7 +353,10 @@ fn background_removal_as_an_edit() {
     let s = shared();
     let g = s.generate(json!({ "prompt": "minimalist logo of a fox", "width": 256, "height": 256, "seed": 2, "output_format": "jpeg" }));
     let id = g["images"][0]["id"].as_str().unwrap();
-    let r = s.post_json(&format!("/v1/images/{id}/edits"), &json!({ "operations": [{ "type": "remove_background", "tolerance": 0.2 }] }));
+    let r = s.post_json(
+        &format!("/v1/images/{id}/edits"),
+        &json!({ "operations": [{ "type": "remove_background", "tolerance": 0.2 }] }),
+    );
     assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.bytes));
     let edited = r.json();
     assert_eq!(edited["format"], "png", "transparency needs PNG even from a JPEG source");
@@ -335,10 +380,16 @@ fn a_callers_own_provider_key_is_used_once_and_never_stored() {
     let g: serde_json::Value = r.json().unwrap();
     assert_eq!(g["status"], "succeeded", "{g}");
     let request = seen.recv_timeout(Duration::from_secs(5)).unwrap();
-    assert!(request.to_lowercase().contains("authorization: bearer caller-key-0042"), "the caller's key replaced the operator's");
+    assert!(
+        request.to_lowercase().contains("authorization: bearer caller-key-0042"),
+        "the caller's key replaced the operator's"
+    );
     assert!(!g.to_string().contains("caller-key-0042"));
     let db = std::fs::read(server.data_dir.join("easel.db")).unwrap();
     let wal = std::fs::read(server.data_dir.join("easel.db-wal")).unwrap_or_default();
     let needle = b"caller-key-0042";
-    assert!(!db.windows(needle.len()).any(|w| w == needle) && !wal.windows(needle.len()).any(|w| w == needle), "never stored");
+    assert!(
+        !db.windows(needle.len()).any(|w| w == needle) && !wal.windows(needle.len()).any(|w| w == needle),
+        "never stored"
+    );
 }

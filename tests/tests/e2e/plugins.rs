@@ -17,14 +17,15 @@ fn loop_hog_and_trap_fail_their_jobs_not_the_server() {
     let models = server.get("/v1/models").json();
     assert!(models["items"].as_array().unwrap().iter().any(|m| m["id"] == "misbehave/ok"));
 
-    let cases = [
-        ("misbehave/loop", "time limit"),
-        ("misbehave/hog", "memory limit"),
-        ("misbehave/trap", "crashed"),
-    ];
+    let cases = [("misbehave/loop", "time limit"), ("misbehave/hog", "memory limit"), ("misbehave/trap", "crashed")];
     let ids: Vec<_> = cases
         .iter()
-        .map(|(model, _)| server.create(json!({ "prompt": "x", "model": model, "width": 64, "height": 64 }))["id"].as_str().unwrap().to_string())
+        .map(|(model, _)| {
+            server.create(json!({ "prompt": "x", "model": model, "width": 64, "height": 64 }))["id"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
         .collect();
     for ((model, words), id) in cases.iter().zip(&ids) {
         let g = server.poll(id);

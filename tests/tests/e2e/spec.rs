@@ -21,7 +21,9 @@ fn spec_documents_every_operation_with_errors() {
     assert!(spec["openapi"].as_str().unwrap().starts_with("3."));
     assert!(spec.get("servers").is_none() || spec["servers"] == serde_json::json!([]), "no host-dependent fields");
     let paths = spec["paths"].as_object().unwrap();
-    for p in ["/v1/generations", "/v1/generations/{id}", "/v1/images/{id}", "/v1/images/{id}/file", "/v1/models", "/health"] {
+    for p in
+        ["/v1/generations", "/v1/generations/{id}", "/v1/images/{id}", "/v1/images/{id}/file", "/v1/models", "/health"]
+    {
         assert!(paths.contains_key(p), "missing {p}");
     }
     for (path, ops) in paths {

@@ -171,7 +171,9 @@ impl BoxKernel {
             let base = (one as f64 / (2.0 * lf + 1.0 + 2.0 * alpha)) as u64;
             for wi in base.saturating_sub(6).max(1)..=base + 6 {
                 let centre = (2 * l as u64 + 1) * wi;
-                for total in (one - TOLERANCE..=one + TOLERANCE).filter(|&t| t >= centre && (t - centre).is_multiple_of(2)) {
+                for total in
+                    (one - TOLERANCE..=one + TOLERANCE).filter(|&t| t >= centre && (t - centre).is_multiple_of(2))
+                {
                     let we = (total - centre) / 2;
                     let error =
                         (2.0 * (wi as f64 * inner + we as f64 * (lf + 1.0) * (lf + 1.0)) / total as f64 - var).abs();
