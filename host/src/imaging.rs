@@ -213,26 +213,18 @@ pub fn decode(bytes: &[u8], max_pixels: u64) -> anyhow::Result<RgbaImage> {
     if !matches!(format, ImageFormat::Png | ImageFormat::Jpeg | ImageFormat::WebP) {
         anyhow::bail!("unsupported image format {format:?}");
     }
-    let mut reader = image::ImageReader::with_format(Cursor::new(bytes), format);
-    let side = u32::try_from(max_pixels.min(u64::from(u32::MAX))).unwrap_or(u32::MAX);
-    let mut limits = image::Limits::default();
-    limits.max_image_width = Some(side.min(16_384));
-    limits.max_image_height = Some(side.min(16_384));
-    limits.max_alloc = Some(max_pixels.saturating_mul(4).saturating_add(1 << 20));
-    reader.limits(limits);
-    let (w, h) = reader.into_dimensions()?;
+    // Read the header first: refuse an oversized image before allocating anything for it.
+    let (w, h) = image::ImageReader::with_format(Cursor::new(bytes), format).into_dimensions()?;
     if u64::from(w) * u64::from(h) > max_pixels {
         anyhow::bail!("image is {w}x{h}, over the limit of {max_pixels} pixels");
     }
-    let mut reader = image::ImageReader::with_format(Cursor::new(bytes), format);
-    reader.limits(limits_for(max_pixels));
-    Ok(reader.decode().map(DynamicImage::into_rgba8)?)
-}
-
-fn limits_for(max_pixels: u64) -> image::Limits {
+    // Then decode with an allocation cap as a second line of defence (8 bytes a pixel covers
+    // 16-bit PNGs before conversion to RGBA8).
     let mut limits = image::Limits::default();
     limits.max_alloc = Some(max_pixels.saturating_mul(8).saturating_add(1 << 20));
-    limits
+    let mut reader = image::ImageReader::with_format(Cursor::new(bytes), format);
+    reader.limits(limits);
+    Ok(reader.decode().map(DynamicImage::into_rgba8)?)
 }
 
 #[cfg(test)]

@@ -1,3 +1,4 @@
+#![warn(missing_docs)]
 //! # Easel
 //!
 //! A self-hosted AI image generation server. One binary serves a documented REST API

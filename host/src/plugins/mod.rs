@@ -122,39 +122,18 @@ pub enum CallError {
 type Store = wasmtime::Store<HostState>;
 
 impl Plugin {
-    fn context(&self, progress: Option<ProgressSink>) -> CallContext {
-        CallContext { progress, ..self.call.clone() }
-    }
-
-    /// Like `call`, with the caller's own provider key for this call only.
-    async fn call_with<T: Send + 'static>(
-        self: &Arc<Self>,
-        progress: Option<ProgressSink>,
-        caller_key: Option<crate::config::Secret>,
-        f: impl FnOnce(&mut Store, &Linked) -> wasmtime::Result<Result<T, types::PluginError>> + Send + 'static,
-    ) -> Result<T, CallError> {
-        let this = Arc::clone(self);
-        tokio::task::spawn_blocking(move || {
-            let mut ctx = this.context(progress);
-            ctx.caller_key = caller_key;
-            let mut store = this.runtime.store(ctx);
-            match f(&mut store, &this.linked) {
-                Ok(Ok(v)) => Ok(v),
-                Ok(Err(e)) => Err(plugin_error(e)),
-                Err(e) => Err(classify_trap(e, this.call.timeout_ms)),
-            }
-        })
-        .await
-        .unwrap_or_else(|e| Err(CallError::Trap(format!("the call's thread failed: {e}"))))
+    /// The context of one call: the plugin's limits and settings plus what varies per call.
+    fn context(&self, progress: Option<ProgressSink>, caller_key: Option<crate::config::Secret>) -> CallContext {
+        CallContext { progress, caller_key, ..self.call.clone() }
     }
 
     /// Run `f` in a fresh sandbox, synchronously.
     fn call_sync<T>(
         &self,
-        progress: Option<ProgressSink>,
+        ctx: CallContext,
         f: impl FnOnce(&mut Store, &Linked) -> wasmtime::Result<Result<T, types::PluginError>>,
     ) -> Result<T, CallError> {
-        let mut store = self.runtime.store(self.context(progress));
+        let mut store = self.runtime.store(ctx);
         match f(&mut store, &self.linked) {
             Ok(Ok(v)) => Ok(v),
             Ok(Err(e)) => Err(plugin_error(e)),
@@ -165,11 +144,11 @@ impl Plugin {
     /// Run `f` in a fresh sandbox on a blocking thread.
     async fn call<T: Send + 'static>(
         self: &Arc<Self>,
-        progress: Option<ProgressSink>,
+        ctx: CallContext,
         f: impl FnOnce(&mut Store, &Linked) -> wasmtime::Result<Result<T, types::PluginError>> + Send + 'static,
     ) -> Result<T, CallError> {
         let this = Arc::clone(self);
-        tokio::task::spawn_blocking(move || this.call_sync(progress, f))
+        tokio::task::spawn_blocking(move || this.call_sync(ctx, f))
             .await
             .unwrap_or_else(|e| Err(CallError::Trap(format!("the call's thread failed: {e}"))))
     }
@@ -181,7 +160,7 @@ impl Plugin {
         progress: Option<ProgressSink>,
         caller_key: Option<crate::config::Secret>,
     ) -> Result<abi::GenerateResponse, CallError> {
-        self.call_with(progress, caller_key, move |store, linked| match linked {
+        self.call(self.context(progress, caller_key), move |store, linked| match linked {
             Linked::Provider(pre) => {
                 pre.instantiate(&mut *store)?.easel_plugin_provider().call_generate(store, &request)
             }
@@ -196,7 +175,7 @@ impl Plugin {
         id: String,
         request: style_abi::StyleRequest,
     ) -> Result<style_abi::Styled, CallError> {
-        self.call(None, move |store, linked| match linked {
+        self.call(self.context(None, None), move |store, linked| match linked {
             Linked::StylePack(pre) => {
                 pre.instantiate(&mut *store)?.easel_plugin_style_pack().call_apply(store, &id, &request)
             }
@@ -212,7 +191,7 @@ impl Plugin {
         target: types::AspectRatio,
         anchor: cropper_abi::Anchor,
     ) -> Result<types::Rect, CallError> {
-        self.call(None, move |store, linked| match linked {
+        self.call(self.context(None, None), move |store, linked| match linked {
             Linked::Cropper(pre) => {
                 pre.instantiate(&mut *store)?.easel_plugin_cropper().call_plan(store, &image, target, anchor)
             }
@@ -227,7 +206,7 @@ impl Plugin {
         image: types::Image,
         options_json: String,
     ) -> Result<types::Image, CallError> {
-        self.call(None, move |store, linked| match linked {
+        self.call(self.context(None, None), move |store, linked| match linked {
             Linked::Cropper(pre) => pre.instantiate(&mut *store)?.easel_plugin_cropper().call_remove_background(
                 store,
                 &image,
@@ -246,7 +225,7 @@ impl Plugin {
         intensity: f32,
         params_json: String,
     ) -> Result<types::Image, CallError> {
-        self.call(None, move |store, linked| match linked {
+        self.call(self.context(None, None), move |store, linked| match linked {
             Linked::Filter(pre) => pre.instantiate(&mut *store)?.easel_plugin_filter().call_apply(
                 store,
                 &id,
@@ -261,7 +240,7 @@ impl Plugin {
 
     /// Ask the plugin to describe itself (synchronously; at load, and in benchmarks).
     pub fn describe_now(&self) -> Result<Described, CallError> {
-        self.call_sync(None, |store, linked| {
+        self.call_sync(self.context(None, None), |store, linked| {
             Ok(Ok(match linked {
                 Linked::Provider(pre) => {
                     Described::Provider(pre.instantiate(&mut *store)?.easel_plugin_provider().call_describe(store)?)
@@ -337,8 +316,6 @@ pub struct Catalog {
     pub plugins: BTreeMap<String, Arc<Plugin>>,
     /// Plugins that failed to load at the last (re)load.
     pub failures: Vec<LoadFailure>,
-    /// When this catalog was built.
-    pub generation: u64,
 }
 
 impl Catalog {
@@ -421,7 +398,7 @@ impl Registry {
     pub fn reload(&self) -> Arc<Catalog> {
         let _guard = self.reload_lock.lock().unwrap_or_else(|e| e.into_inner());
         let old = self.catalog();
-        let mut catalog = Catalog { generation: old.generation + 1, ..Catalog::default() };
+        let mut catalog = Catalog::default();
         if self.config.bundled {
             for (name, manifest, wasm) in bundled::BUNDLED {
                 let reuse = old.plugins.values().find(|p| {

@@ -15,6 +15,8 @@ use super::manifest::PluginKind;
 
 /// Generated from `plugin-sdk/wit`: the same files the SDK compiles against. One module per
 /// world; the shared interfaces (`types`, `log`, `config`) are generated once, in `provider`.
+/// The generated items are documented in the WIT files.
+#[allow(missing_docs)]
 pub mod bindings {
     /// The `provider-plugin` world (and the shared interfaces).
     pub mod provider {

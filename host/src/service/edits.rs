@@ -21,18 +21,50 @@ pub const MAX_OPERATIONS: usize = 20;
 /// One edit operation (validated shapes; ranges are checked by [`App::edit_image`]).
 #[derive(Clone, Debug)]
 pub enum EditOp {
-    /// Keep the rectangle at (`x`, `y`) of `width`×`height`.
-    Crop { x: i64, y: i64, width: i64, height: i64 },
-    /// Scale to exactly `width`×`height` (Lanczos3).
-    Resize { width: i64, height: i64 },
-    /// Rotate clockwise by 90, 180 or 270 degrees.
-    Rotate { degrees: i64 },
-    /// Mirror `horizontal` or `vertical`.
-    Flip { direction: String },
-    /// Apply filter `name` from `/v1/filters` with `intensity` 0..=1 and its `params`.
-    Filter { name: String, intensity: Option<f64>, params: Option<serde_json::Value> },
-    /// Make a plain background transparent (`tolerance` 0..=1, `feather` 0..=8 px).
-    RemoveBackground { tolerance: Option<f64>, feather: Option<i64> },
+    /// Keep a rectangle of the current image.
+    Crop {
+        /// Left edge, pixels.
+        x: i64,
+        /// Top edge, pixels.
+        y: i64,
+        /// Width, pixels.
+        width: i64,
+        /// Height, pixels.
+        height: i64,
+    },
+    /// Scale to exactly this size (Lanczos3).
+    Resize {
+        /// Pixels.
+        width: i64,
+        /// Pixels.
+        height: i64,
+    },
+    /// Rotate clockwise.
+    Rotate {
+        /// 90, 180 or 270 (-90 = 270).
+        degrees: i64,
+    },
+    /// Mirror the image.
+    Flip {
+        /// `horizontal` or `vertical`.
+        direction: String,
+    },
+    /// Apply a filter from `/v1/filters`.
+    Filter {
+        /// Filter id.
+        name: String,
+        /// 0..=1, default 1.
+        intensity: Option<f64>,
+        /// The filter's JSON parameter object.
+        params: Option<serde_json::Value>,
+    },
+    /// Make a plain background transparent.
+    RemoveBackground {
+        /// Colour distance counted as background, 0..=1.
+        tolerance: Option<f64>,
+        /// Soft edge, 0..=8 pixels.
+        feather: Option<i64>,
+    },
 }
 
 fn field(i: usize, name: &str, message: impl Into<String>) -> FieldError {

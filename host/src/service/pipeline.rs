@@ -293,26 +293,27 @@ impl App {
         let mut variants = BTreeMap::new();
         let (target_w, target_h) = (spec.width, spec.height);
         let shared = Arc::new(original);
-        let source = Arc::clone(&shared);
-        let main = blocking(move || -> Result<RgbaImage, JobFailure> {
-            let img = if rect == (0, 0, source.width(), source.height()) {
-                (*source).clone()
-            } else {
-                imaging::crop(&source, rect)
-            };
-            if (img.width(), img.height()) != (target_w, target_h) {
-                imaging::resize(&img, target_w, target_h)
-                    .map_err(|e| JobFailure::new(ErrorCode::InternalError, format!("resizing failed: {e}")))
-            } else {
-                Ok(img)
-            }
-        })
-        .await??;
-        let main = Arc::new(main);
+        let uncut = rect == (0, 0, w, h) && (w, h) == (target_w, target_h);
+        let main = if uncut {
+            // The provider drew exactly what was asked: one image, no copy.
+            Arc::clone(&shared)
+        } else {
+            let source = Arc::clone(&shared);
+            Arc::new(
+                blocking(move || -> Result<RgbaImage, JobFailure> {
+                    let img = if rect == (0, 0, w, h) { (*source).clone() } else { imaging::crop(&source, rect) };
+                    if img.dimensions() == (target_w, target_h) {
+                        return Ok(img);
+                    }
+                    imaging::resize(&img, target_w, target_h)
+                        .map_err(|e| JobFailure::new(ErrorCode::InternalError, format!("resizing failed: {e}")))
+                })
+                .await??,
+            )
+        };
         let main_key = format!("images/{generation_id}/{position}.{}", format.as_str());
         let cropped = self.store_variant(&main_key, Arc::clone(&main), format).await?;
-        let same = (main.width(), main.height()) == (shared.width(), shared.height());
-        let original = if same {
+        let original = if uncut {
             cropped.clone()
         } else {
             let key = format!("images/{generation_id}/{position}-original.{}", format.as_str());
