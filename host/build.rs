@@ -24,6 +24,7 @@ fn main() {
 
     watch(&plugins);
     watch(&root.join("plugin-sdk"));
+    println!("cargo:rerun-if-changed={}", plugins.join(".cargo/config.toml").display());
 
     ensure_wasm_target();
 

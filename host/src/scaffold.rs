@@ -18,6 +18,7 @@ macro_rules! template {
             ("plugin.toml", include_str!(concat!("../../plugin-sdk/templates/", $kind, "/plugin.toml.tmpl"))),
             ("README.md", include_str!(concat!("../../plugin-sdk/templates/", $kind, "/README.md.tmpl"))),
             (".gitignore", include_str!("../../plugin-sdk/templates/gitignore.tmpl")),
+            (".cargo/config.toml", include_str!("../../plugin-sdk/templates/cargo-config.toml.tmpl")),
         ]
     };
 }
