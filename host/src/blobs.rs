@@ -6,14 +6,18 @@
 
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use bytes::Bytes;
+use object_store::aws::AmazonS3Builder;
 use object_store::local::LocalFileSystem;
 use object_store::path::Path as ObjectPath;
-use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
+use object_store::prefix::PrefixStore;
+use object_store::{ClientOptions, ObjectStore, ObjectStoreExt, PutPayload};
 
-use crate::error::AppResult;
+use crate::config::{BlobLocation, BlobsConfig, Config};
+use crate::error::{AppError, AppResult};
 
 /// Where image files live.
 #[derive(Clone)]
@@ -22,6 +26,49 @@ pub struct BlobStore {
 }
 
 impl BlobStore {
+    /// The store `config` names: `[blobs] url` as a local directory or an S3 bucket.
+    pub fn open(config: &Config) -> anyhow::Result<Self> {
+        match config.blob_location()? {
+            BlobLocation::Dir(dir) => Self::local_dir(&dir),
+            BlobLocation::S3 { bucket, prefix } => Self::s3(&config.blobs, &bucket, &prefix),
+        }
+    }
+
+    /// A store in an S3 bucket (AWS S3 or an S3-compatible service), under `prefix`.
+    ///
+    /// Credentials come from `s3_access_key_id`/`s3_secret_access_key`, else from the standard
+    /// `AWS_*` environment variables (and, on AWS, instance credentials). Requests time out
+    /// after 30 s (5 s to connect) and transient failures are retried by `object_store`.
+    pub fn s3(config: &BlobsConfig, bucket: &str, prefix: &str) -> anyhow::Result<Self> {
+        let mut builder = AmazonS3Builder::from_env()
+            .with_bucket_name(bucket)
+            .with_region(&config.s3_region)
+            .with_virtual_hosted_style_request(!config.s3_path_style)
+            .with_client_options(
+                ClientOptions::new()
+                    .with_timeout(Duration::from_secs(30))
+                    .with_connect_timeout(Duration::from_secs(5))
+                    .with_allow_http(config.s3_endpoint.as_deref().is_some_and(|e| e.starts_with("http://"))),
+            );
+        if let Some(endpoint) = &config.s3_endpoint {
+            // object_store wants a virtual-hosted endpoint to name the bucket already.
+            let endpoint = match (config.s3_path_style, endpoint.split_once("://")) {
+                (false, Some((scheme, host))) if !host.starts_with(&format!("{bucket}.")) => {
+                    format!("{scheme}://{bucket}.{host}")
+                }
+                _ => endpoint.clone(),
+            };
+            builder = builder.with_endpoint(endpoint);
+        }
+        if let (Some(id), Some(secret)) = (&config.s3_access_key_id, &config.s3_secret_access_key) {
+            builder = builder.with_access_key_id(id.expose()).with_secret_access_key(secret.expose());
+        }
+        let s3 = builder.build().with_context(|| format!("configuring the S3 bucket {bucket:?}"))?;
+        let inner: Arc<dyn ObjectStore> =
+            if prefix.is_empty() { Arc::new(s3) } else { Arc::new(PrefixStore::new(s3, prefix)) };
+        Ok(Self { inner })
+    }
+
     /// A store rooted at a local directory (created if missing).
     pub fn local_dir(dir: &Path) -> anyhow::Result<Self> {
         std::fs::create_dir_all(dir).with_context(|| format!("creating the blob directory {}", dir.display()))?;
@@ -41,14 +88,13 @@ impl BlobStore {
         Ok(self.inner.get(&ObjectPath::from(key)).await?.bytes().await?)
     }
 
-    /// Is the store reachable? (Lists nothing, just touches the root.)
+    /// Is the store reachable and are we allowed in? One `HEAD` of a key that is never
+    /// written: "not found" is the healthy answer; an auth or network error is not.
     pub async fn ping(&self) -> AppResult<()> {
-        use futures_util::StreamExt;
-        let mut listing = self.inner.list(None);
-        if let Some(Err(e)) = listing.next().await {
-            return Err(e.into());
+        match self.inner.head(&ObjectPath::from("easel-ready-probe")).await {
+            Ok(_) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(AppError::Internal(anyhow::anyhow!("blob store unreachable: {e}"))),
         }
-        Ok(())
     }
 }
 

@@ -20,8 +20,11 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// Base of absolute links the server hands out (signed URLs, webhooks).
     pub public_url: String,
-    /// `sqlite://path` (default: `<data_dir>/easel.db`).
-    pub database_url: Option<String>,
+    /// `sqlite://path` (default: `<data_dir>/easel.db`) or `postgres://user:pass@host:5432/db`.
+    /// Redacted in `Debug`: a PostgreSQL URL usually carries a password.
+    pub database_url: Option<Secret>,
+    /// Connections in this process's database pool (1..=200).
+    pub database_max_connections: u32,
     /// Model used when a request names none, as `provider/model`.
     pub default_model: String,
     /// Log output: `pretty` (default) or `json`.
@@ -48,11 +51,60 @@ pub enum LogFormat {
 }
 
 /// `[blobs]`: where image files live.
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct BlobsConfig {
-    /// `file:///abs/path` or `file://./relative`; default `<data_dir>/blobs`.
+    /// `file:///abs/path` or `file://./relative` (default `<data_dir>/blobs`), or
+    /// `s3://bucket[/prefix]` for AWS S3 and S3-compatible services (MinIO, R2, Ceph, Garage).
     pub url: Option<String>,
+    /// Endpoint of an S3-compatible service, e.g. `http://127.0.0.1:9000`; omit for AWS.
+    pub s3_endpoint: Option<String>,
+    /// Region used to sign requests (`us-east-1` suits most S3-compatible services).
+    pub s3_region: String,
+    /// Access key id; when both keys are unset, the standard `AWS_*` environment variables
+    /// (and instance credentials on AWS) are used.
+    pub s3_access_key_id: Option<Secret>,
+    /// Secret access key (prefer `EASEL_BLOBS__S3_SECRET_ACCESS_KEY`).
+    pub s3_secret_access_key: Option<Secret>,
+    /// Path-style requests (`endpoint/bucket/key`) instead of virtual-hosted style
+    /// (`bucket.endpoint/key`): true for MinIO and most self-hosted stores.
+    pub s3_path_style: bool,
+}
+
+impl Default for BlobsConfig {
+    fn default() -> Self {
+        Self {
+            url: None,
+            s3_endpoint: None,
+            s3_region: "us-east-1".into(),
+            s3_access_key_id: None,
+            s3_secret_access_key: None,
+            s3_path_style: false,
+        }
+    }
+}
+
+/// Where blobs live, as parsed from `[blobs] url`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum BlobLocation {
+    /// A local directory.
+    Dir(PathBuf),
+    /// An S3 bucket and a key prefix (may be empty).
+    S3 {
+        /// Bucket name.
+        bucket: String,
+        /// Key prefix without leading or trailing `/`.
+        prefix: String,
+    },
+}
+
+/// Which database `database_url` selects.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DatabaseKind {
+    /// `sqlite:`: one process (or several on one machine).
+    Sqlite,
+    /// `postgres:` / `postgresql:`: any number of replicas.
+    Postgres,
 }
 
 /// `[jobs]`: queue workers.
@@ -143,6 +195,7 @@ impl Default for Config {
             data_dir: PathBuf::from("./easel-data"),
             public_url: "http://localhost:8080".into(),
             database_url: None,
+            database_max_connections: 10,
             default_model: "local/procedural".into(),
             log_format: LogFormat::Pretty,
             blobs: BlobsConfig::default(),
@@ -210,8 +263,12 @@ impl Config {
             }
             figment = figment.merge(Toml::file_exact(file));
         }
-        // `EASEL_CONFIG` names the file itself (a CLI flag), not a key.
-        figment = figment.merge(Env::prefixed("EASEL_").split("__").lowercase(true).filter(|k| k.as_str() != "config"));
+        // `EASEL_CONFIG` names the file itself (a CLI flag), not a key. `EASEL_PORT*` and
+        // `EASEL_SERVICE_*` are what Kubernetes injects for a Service named `easel`.
+        figment = figment.merge(Env::prefixed("EASEL_").split("__").lowercase(true).filter(|k| {
+            let k = k.as_str().to_ascii_lowercase();
+            k != "config" && !k.starts_with("port") && !k.starts_with("service_")
+        }));
         let mut config: Config = figment.extract().map_err(|e| ConfigError(e.to_string()))?;
         if let Some(listen) = overrides.listen {
             config.listen = listen;
@@ -239,31 +296,72 @@ impl Config {
         if !self.default_model.contains('/') {
             return Err(ConfigError(format!("default_model must be `provider/model`, got {:?}", self.default_model)));
         }
-        if let Some(url) = &self.database_url
-            && !url.starts_with("sqlite:")
-        {
+        if !(1..=200).contains(&self.database_max_connections) {
             return Err(ConfigError(format!(
-                "database_url {:?}: only sqlite:// is supported by this build",
-                Redacted(url)
+                "database_max_connections must be 1..=200, got {}",
+                self.database_max_connections
             )));
+        }
+        self.database_kind()?;
+        self.blob_location()?;
+        if let Some(endpoint) = &self.blobs.s3_endpoint
+            && !(endpoint.starts_with("http://") || endpoint.starts_with("https://"))
+        {
+            return Err(ConfigError(format!("blobs.s3_endpoint {endpoint:?} must start with http:// or https://")));
+        }
+        if self.blobs.s3_access_key_id.is_some() != self.blobs.s3_secret_access_key.is_some() {
+            return Err(ConfigError(
+                "blobs.s3_access_key_id and blobs.s3_secret_access_key must be set together".into(),
+            ));
         }
         Ok(())
     }
 
-    /// The SQLite URL to open: `database_url`, or `<data_dir>/easel.db`.
+    /// The database URL to open: `database_url`, or `sqlite://<data_dir>/easel.db`.
     pub fn database_url(&self) -> String {
-        self.database_url.clone().unwrap_or_else(|| format!("sqlite://{}", self.data_dir.join("easel.db").display()))
+        match &self.database_url {
+            Some(url) => url.expose().to_string(),
+            None => format!("sqlite://{}", self.data_dir.join("easel.db").display()),
+        }
     }
 
-    /// Local directory for blobs: from `blobs.url` (`file://…`) or `<data_dir>/blobs`.
-    pub fn blobs_dir(&self) -> Result<PathBuf, ConfigError> {
-        match &self.blobs.url {
-            None => Ok(self.data_dir.join("blobs")),
-            Some(url) => url
-                .strip_prefix("file://")
-                .map(PathBuf::from)
-                .ok_or_else(|| ConfigError(format!("blobs.url {url:?}: only file:// is supported by this build"))),
+    /// Which database the URL selects; an error names the scheme (never the credentials).
+    pub fn database_kind(&self) -> Result<DatabaseKind, ConfigError> {
+        let url = self.database_url();
+        if url.starts_with("sqlite:") {
+            Ok(DatabaseKind::Sqlite)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(DatabaseKind::Postgres)
+        } else {
+            Err(ConfigError(format!(
+                "database_url {:?}: use sqlite://path or postgres://user:password@host:port/database",
+                Redacted(&url)
+            )))
         }
+    }
+
+    /// Where blobs live: from `blobs.url` (`file://…` or `s3://bucket/prefix`), default
+    /// `<data_dir>/blobs`.
+    pub fn blob_location(&self) -> Result<BlobLocation, ConfigError> {
+        let Some(url) = &self.blobs.url else { return Ok(BlobLocation::Dir(self.data_dir.join("blobs"))) };
+        if let Some(path) = url.strip_prefix("file://") {
+            if path.is_empty() {
+                return Err(ConfigError("blobs.url \"file://\" names no directory".into()));
+            }
+            return Ok(BlobLocation::Dir(PathBuf::from(path)));
+        }
+        if let Some(rest) = url.strip_prefix("s3://") {
+            let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+            let bucket_ok = (3..=63).contains(&bucket.len())
+                && bucket.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.');
+            if !bucket_ok {
+                return Err(ConfigError(format!(
+                    "blobs.url {url:?}: the bucket name must be 3 to 63 lowercase letters, digits, '-' or '.'"
+                )));
+            }
+            return Ok(BlobLocation::S3 { bucket: bucket.to_string(), prefix: prefix.trim_matches('/').to_string() });
+        }
+        Err(ConfigError(format!("blobs.url {url:?}: use file://directory or s3://bucket/prefix")))
     }
 
     /// Directory scanned for extra plugins.
@@ -337,6 +435,30 @@ mod tests {
     fn database_url_is_never_printed_with_credentials() {
         let shown = format!("{:?}", Redacted("postgres://user:hunter2@db/easel"));
         assert!(!shown.contains("hunter2"));
+        let c = Config { database_url: Some(Secret::new("postgres://u:hunter2@db/e")), ..Config::default() };
+        assert!(!format!("{c:?}").contains("hunter2"));
+        assert_eq!(c.database_kind().unwrap(), DatabaseKind::Postgres);
+        let bad = Config { database_url: Some(Secret::new("mysql://u:hunter2@db/e")), ..Config::default() };
+        let err = bad.validate().unwrap_err().to_string();
+        assert!(err.contains("database_url") && !err.contains("hunter2"), "{err}");
+    }
+
+    #[test]
+    fn blob_locations() {
+        let mut c = Config::default();
+        assert_eq!(c.blob_location().unwrap(), BlobLocation::Dir(PathBuf::from("./easel-data/blobs")));
+        c.blobs.url = Some("s3://easel-images/prod/".into());
+        assert_eq!(
+            c.blob_location().unwrap(),
+            BlobLocation::S3 { bucket: "easel-images".into(), prefix: "prod".into() }
+        );
+        c.blobs.url = Some("s3://Bad_Bucket".into());
+        assert!(c.validate().unwrap_err().to_string().contains("blobs.url"));
+        c.blobs.url = Some("ftp://x".into());
+        assert!(c.validate().is_err());
+        c.blobs.url = Some("s3://ok-bucket".into());
+        c.blobs.s3_access_key_id = Some(Secret::new("id"));
+        assert!(c.validate().unwrap_err().to_string().contains("together"));
     }
 }
 

@@ -8,7 +8,6 @@ use poem::listener::{Acceptor, Listener, TcpListener};
 
 use crate::blobs::BlobStore;
 use crate::config::Config;
-use crate::db::sqlite::Sqlite;
 use crate::plugins::Registry;
 use crate::plugins::runtime::Runtime;
 use crate::service::App;
@@ -17,8 +16,8 @@ use crate::service::App;
 pub async fn build_app(config: Config) -> anyhow::Result<App> {
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("creating the data directory {}", config.data_dir.display()))?;
-    let db = Sqlite::connect(&config.database_url()).await?;
-    let blobs = BlobStore::local_dir(&config.blobs_dir()?)?;
+    let db = crate::db::connect(&config).await?;
+    let blobs = BlobStore::open(&config)?;
     let cache_dir = config.plugins.compile_cache.then(|| config.data_dir.join("cache").join("plugins"));
     let runtime = Runtime::new(cache_dir.as_deref())?;
     let plugins_dir = config.plugins_dir();
@@ -36,12 +35,13 @@ pub async fn build_app(config: Config) -> anyhow::Result<App> {
     let (events, _) = tokio::sync::broadcast::channel(1024);
     Ok(App {
         config: Arc::new(config),
-        db: Arc::new(db),
+        db,
         blobs,
         plugins: registry,
         events,
         wake: Arc::new(tokio::sync::Notify::new()),
         caller_keys: Arc::default(),
+        replica_id: crate::service::new_id("rep"),
     })
 }
 
@@ -54,6 +54,7 @@ pub struct Running {
     stop: Arc<tokio::sync::Notify>,
     server: tokio::task::JoinHandle<std::io::Result<()>>,
     workers: Vec<tokio::task::JoinHandle<()>>,
+    relays: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl Running {
@@ -64,6 +65,9 @@ impl Running {
         let _ = self.server.await;
         for w in self.workers {
             let _ = tokio::time::timeout(Duration::from_secs(5), w).await;
+        }
+        for r in self.relays {
+            r.abort();
         }
     }
 
@@ -80,6 +84,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     let listen = config.listen;
     let app = build_app(config).await?;
     let stop = Arc::new(tokio::sync::Notify::new());
+    let relays = app.start_signal_relay().await?;
     let workers = app.start_workers(Arc::clone(&stop));
     let acceptor =
         TcpListener::bind(listen).into_acceptor().await.with_context(|| format!("cannot listen on {listen}"))?;
@@ -91,7 +96,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
             .run_with_graceful_shutdown(routes, async move { signal.notified().await }, Some(Duration::from_secs(10)))
             .await
     });
-    Ok(Running { addr, app, stop, server, workers })
+    Ok(Running { addr, app, stop, server, workers, relays })
 }
 
 /// Run the server until SIGINT/SIGTERM. Prints `listening on http://ADDR` to stdout once bound.

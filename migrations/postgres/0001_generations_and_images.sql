@@ -8,8 +8,8 @@ CREATE TABLE generations (
     metadata_json   TEXT NOT NULL DEFAULT '{}',
     progress        DOUBLE PRECISION NOT NULL DEFAULT 0,   -- 0..100
     stage           TEXT,
-    attempts        INTEGER NOT NULL DEFAULT 0,
-    max_attempts    INTEGER NOT NULL DEFAULT 3,
+    attempts        BIGINT NOT NULL DEFAULT 0,
+    max_attempts    BIGINT NOT NULL DEFAULT 3,
     lease_owner     TEXT,
     lease_expires_at BIGINT,                   -- unix ms
     error_code      TEXT,
@@ -27,10 +27,10 @@ CREATE TABLE images (
     id              TEXT PRIMARY KEY,          -- img_<ulid>
     generation_id   TEXT REFERENCES generations (id),
     owner_id        TEXT,
-    position        INTEGER NOT NULL,          -- index within its generation
+    position        BIGINT NOT NULL,          -- index within its generation
     blob_key        TEXT NOT NULL,
-    width           INTEGER NOT NULL,
-    height          INTEGER NOT NULL,
+    width           BIGINT NOT NULL,
+    height          BIGINT NOT NULL,
     format          TEXT NOT NULL,
     bytes           BIGINT NOT NULL,
     seed            BIGINT,

@@ -1,10 +1,10 @@
-//! `/v1/generations`: create (optionally waiting), get, list.
+//! `/v1/generations`: create (optionally waiting), get, list, and the progress stream.
 
 use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
 use poem_openapi::param::{Header, Path, Query};
-use poem_openapi::payload::Json;
+use poem_openapi::payload::{EventStream, Json};
 use poem_openapi::{ApiResponse, Object, OpenApi};
 use serde::Deserialize;
 
@@ -289,6 +289,33 @@ impl GenerationsApi {
         Ok(Json(with_base64(app, app.get_generation(&id).await?).await?))
     }
 
+    /// Stream a generation's progress as Server-Sent Events.
+    ///
+    /// The first event is the current state; then one event per change until the generation is
+    /// final, when the stream ends. Event names (the SSE `event:` field): `progress` (status
+    /// `queued`, `running` or `retrying`; `progress` 0–100 and `stage`), then exactly one of
+    /// `succeeded`, `failed` or `canceled`, whose data also carries the whole `generation`.
+    /// Works on any replica, whichever one runs the job. A comment line is sent every 15 s to
+    /// keep proxies from closing an idle stream. 404 `not_found` for an unknown id.
+    #[oai(path = "/v1/generations/:id/events", method = "get", operation_id = "stream_generation_events")]
+    async fn events(
+        &self,
+        id: Path<String>,
+    ) -> Result<EventStream<futures_util::stream::BoxStream<'static, GenerationStreamEvent>>, ApiError> {
+        let app = app(&self.app).clone();
+        let first = app.get_generation(&id).await?;
+        let (tx, rx) = tokio::sync::mpsc::channel::<GenerationStreamEvent>(16);
+        tokio::spawn(stream_generation(app, first, tx));
+        let stream = futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|e| (e, rx)) });
+        Ok(EventStream::new(Box::pin(stream) as futures_util::stream::BoxStream<'static, _>)
+            .keep_alive(Duration::from_secs(15))
+            .to_event(|e: GenerationStreamEvent| {
+                use poem_openapi::types::ToJSON;
+                let name = if is_final(&e.status) { e.status.clone() } else { "progress".to_string() };
+                poem::web::sse::Event::message(e.to_json_string()).event_type(name)
+            }))
+    }
+
     /// List generations, newest first.
     ///
     /// `status` filters (`queued`, `running`, `retrying`, `succeeded`, `failed`, `canceled`);
@@ -319,6 +346,77 @@ async fn with_base64(app: &App, view: GenerationView) -> crate::error::AppResult
         }
     }
     Ok(generation)
+}
+
+/// One event of `GET /v1/generations/{id}/events`.
+#[derive(Debug, Clone, Object)]
+pub struct GenerationStreamEvent {
+    /// `gen_…`.
+    pub id: String,
+    /// `queued`, `running`, `retrying`, `succeeded`, `failed` or `canceled`.
+    pub status: String,
+    /// 0–100.
+    pub progress: f64,
+    /// The pipeline stage (`queued`, `claimed`, `generating`, `storing`…).
+    pub stage: Option<String>,
+    /// The whole generation, on the final event only.
+    #[oai(skip_serializing_if_is_none)]
+    pub generation: Option<Generation>,
+}
+
+/// Feed a stream: the current state, then each change (woken by this process's events, which
+/// include other replicas' when the database relays them, and re-reading at least every
+/// 500 ms otherwise) until the generation is final or the client has gone.
+async fn stream_generation(app: App, first: GenerationView, tx: tokio::sync::mpsc::Sender<GenerationStreamEvent>) {
+    let id = first.row.id.clone();
+    let mut events = app.events.subscribe();
+    let mut view = first;
+    let mut last: Option<(String, u64, Option<String>)> = None;
+    loop {
+        let state = (view.row.status.clone(), view.row.progress.to_bits(), view.row.stage.clone());
+        if last.as_ref() != Some(&state) {
+            let done = view.is_finished();
+            let event = GenerationStreamEvent {
+                id: id.clone(),
+                status: view.row.status.clone(),
+                progress: view.row.progress,
+                stage: view.row.stage.clone(),
+                generation: None,
+            };
+            let event = if done {
+                match with_base64(&app, view).await {
+                    Ok(g) => GenerationStreamEvent { generation: Some(g), ..event },
+                    Err(_) => event,
+                }
+            } else {
+                event
+            };
+            if tx.send(event).await.is_err() || done {
+                return;
+            }
+            last = Some(state);
+        }
+        let tick = tokio::time::sleep(Duration::from_millis(500));
+        tokio::pin!(tick);
+        loop {
+            tokio::select! {
+                _ = &mut tick => break,
+                _ = tx.closed() => return,
+                e = events.recv() => match e {
+                    Ok(e) if e.id == id => break,
+                    Ok(_) => continue,
+                    Err(_) => break,
+                },
+            }
+        }
+        view = match app.get_generation(&id).await {
+            Ok(v) => v,
+            Err(e) => {
+                tracing::warn!(error = ?e, generation_id = %id, "event stream ended: reading the generation failed");
+                return;
+            }
+        };
+    }
 }
 
 fn default_limit() -> u32 {

@@ -1,13 +1,33 @@
 //! Persistence. One trait per aggregate family, implemented per database technology.
 //!
 //! Every time is unix milliseconds (`BIGINT`), the same on SQLite and PostgreSQL; every query
-//! uses `$n` placeholders, which both understand, so a PostgreSQL backend shares the SQL.
+//! uses `$n` placeholders, which both understand, so both backends share one body of SQL
+//! ([`shared_generation_db!`]) and differ only where the databases do: how a job is claimed
+//! and how replicas signal each other.
 
+#[macro_use]
+mod shared;
+pub mod postgres;
 pub mod sqlite;
+
+use std::sync::Arc;
 
 use async_trait::async_trait;
 
+use crate::config::{Config, DatabaseKind};
 use crate::error::AppResult;
+
+/// The channel replicas signal generation changes on (PostgreSQL `NOTIFY`).
+pub const EVENTS_CHANNEL: &str = "easel_events";
+
+/// Open the database `config` names (SQLite or PostgreSQL) and apply its migrations.
+pub async fn connect(config: &Config) -> anyhow::Result<Arc<dyn GenerationDb>> {
+    let url = config.database_url();
+    Ok(match config.database_kind()? {
+        DatabaseKind::Sqlite => Arc::new(sqlite::Sqlite::connect(&url, config.database_max_connections).await?),
+        DatabaseKind::Postgres => Arc::new(postgres::Postgres::connect(&url, config.database_max_connections).await?),
+    })
+}
 
 /// A generation as stored: the request, the job state and the outcome.
 #[derive(Clone, Debug, sqlx::FromRow)]
@@ -46,6 +66,8 @@ pub struct GenerationRow {
     pub started_at: Option<i64>,
     /// Unix ms of the final state.
     pub completed_at: Option<i64>,
+    /// The replica that must run this job (it holds the caller's provider key in memory), if any.
+    pub pinned_to: Option<String>,
 }
 
 /// A stored image file and what made it.
@@ -106,6 +128,22 @@ pub struct ClaimedJob {
     pub max_attempts: i64,
 }
 
+/// Who asks for a job, and when.
+#[derive(Clone, Debug)]
+pub struct ClaimRequest<'a> {
+    /// The worker (`wrk_<replica>_<n>`); it becomes the lease owner.
+    pub worker: &'a str,
+    /// The replica the worker runs in: jobs pinned to it may be claimed.
+    pub replica: &'a str,
+    /// Unix ms now; leases that expired before it are free.
+    pub now: i64,
+    /// Unix ms the new lease lasts until.
+    pub lease_until: i64,
+    /// Jobs pinned to another replica and created before this (unix ms) may be claimed too,
+    /// so a job never waits forever for a replica that is gone.
+    pub foreign_pins_before: i64,
+}
+
 /// Filter and page of a generation listing.
 #[derive(Clone, Debug, Default)]
 pub struct GenerationQuery {
@@ -153,8 +191,9 @@ pub trait GenerationDb: Send + Sync {
     async fn get_image(&self, id: &str) -> AppResult<Option<ImageRow>>;
     /// Queued jobs ahead of this one (0 = next).
     async fn queue_position(&self, id: &str) -> AppResult<i64>;
-    /// Claim the oldest queued job, or one whose lease expired, for `worker` until `lease_until`.
-    async fn claim(&self, worker: &str, now: i64, lease_until: i64) -> AppResult<Option<ClaimedJob>>;
+    /// Claim the oldest queued job, or one whose lease expired, for `claim.worker` until
+    /// `claim.lease_until`. No two concurrent claims (from any replica) return the same job.
+    async fn claim(&self, claim: &ClaimRequest<'_>) -> AppResult<Option<ClaimedJob>>;
     /// Extend the lease; false when the job is no longer this worker's.
     async fn heartbeat(&self, id: &str, worker: &str, lease_until: i64) -> AppResult<bool>;
     /// Record progress (0..=100) and stage; false when the job is no longer this worker's.
@@ -165,4 +204,36 @@ pub trait GenerationDb: Send + Sync {
     async fn edits_of(&self, parent_id: &str) -> AppResult<Vec<ImageRow>>;
     /// Finish the job atomically; false (and nothing written) when it is no longer this worker's.
     async fn finish(&self, id: &str, worker: &str, outcome: &Outcome, timings_json: &str, now: i64) -> AppResult<bool>;
+    /// Tell the other replicas something on [`EVENTS_CHANNEL`] (PostgreSQL `NOTIFY`, at most
+    /// 7999 bytes of payload). A no-op where the database has no such thing (SQLite: the
+    /// other processes poll).
+    async fn signal(&self, payload: &str) -> AppResult<()>;
+    /// Start receiving the other replicas' signals (and our own: the caller filters). `None`
+    /// when the database cannot deliver them; callers then rely on polling.
+    async fn listen(&self) -> AppResult<Option<tokio::sync::mpsc::Receiver<String>>>;
+    /// Which database this is, for `/ready` and logs.
+    fn kind(&self) -> DatabaseKind;
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    fn versions(db: &str) -> Vec<String> {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../migrations").join(db);
+        let mut v: Vec<String> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.ends_with(".sql"))
+            .collect();
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn both_databases_have_the_same_migration_versions() {
+        let (sqlite, postgres) = (versions("sqlite"), versions("postgres"));
+        assert!(!sqlite.is_empty());
+        assert_eq!(sqlite, postgres, "migrations/sqlite and migrations/postgres must mirror each other");
+    }
 }

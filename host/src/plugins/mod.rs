@@ -565,11 +565,15 @@ impl Registry {
         let granted_patterns = parse(&grant.allowed_outbound_hosts, "the operator's allowed_outbound_hosts")?;
         let effective: Vec<String> =
             asked.iter().filter(|a| grant.allowed_outbound_hosts.iter().any(|g| g == *a)).cloned().collect();
+        // Names match without regard to case: `EASEL_PLUGINS__X__SECRETS__API_KEY` arrives
+        // lower-cased from the environment. Each is stored under the manifest's spelling.
         let secrets = grant
             .secrets
             .iter()
-            .filter(|(k, _)| manifest.permissions.secrets.contains(k))
-            .map(|(k, v)| (k.clone(), v.clone()))
+            .filter_map(|(k, v)| {
+                let declared = manifest.permissions.secrets.iter().find(|d| d.eq_ignore_ascii_case(k))?;
+                Some((declared.clone(), v.clone()))
+            })
             .collect();
         let Some(handle) = self.handle.clone() else { return Ok((None, effective)) };
         Ok((

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{App, GenerationEvent, new_id, now_ms};
+use super::{App, new_id, now_ms};
 use crate::db::{GenerationQuery, GenerationRow, ImageRow};
 use crate::error::{AppError, AppResult, FieldError};
 use crate::imaging::{self, DEFAULT_PIXELS, MAX_SIDE, MIN_SIDE, Ratio};
@@ -365,6 +365,7 @@ impl App {
         }
         let (spec, metadata) = self.validate_styled(input, styling, errors)?;
         let id = new_id("gen");
+        let pinned_to = caller_key.is_some().then(|| self.replica_id.clone());
         if let Some(key) = caller_key {
             self.caller_keys.lock().unwrap_or_else(|e| e.into_inner()).insert(id.clone(), key);
         }
@@ -387,15 +388,11 @@ impl App {
             created_at: now_ms(),
             started_at: None,
             completed_at: None,
+            pinned_to,
         };
         self.db.insert_generation(&row).await?;
         tracing::info!(model = %spec.model, width = spec.width, height = spec.height, n = spec.n, "generation queued");
-        let _ = self.events.send(GenerationEvent {
-            id: id.clone(),
-            status: "queued".into(),
-            progress: 0.0,
-            stage: "queued".into(),
-        });
+        self.publish(&id, "queued", 0.0, "queued");
         self.wake.notify_waiters();
         self.wake.notify_one();
         self.view(row).await

@@ -28,12 +28,71 @@ pub struct App {
     /// Wakes idle workers when a job is queued.
     pub wake: Arc<tokio::sync::Notify>,
     /// Callers' own provider keys (`X-Provider-Key`), by generation id: held in this process's
-    /// memory only until the job starts, never stored or logged.
+    /// memory only until the job starts, never stored or logged. Such a job is pinned to this
+    /// replica (`pinned_to`).
     pub caller_keys: Arc<std::sync::Mutex<std::collections::HashMap<String, crate::config::Secret>>>,
+    /// This process's id among the replicas sharing the database (`rep_…`, new at each start).
+    pub replica_id: String,
+}
+
+impl App {
+    /// Announce a generation's new state: to this process's waiters and streams at once, and
+    /// to the other replicas through the database (see [`App::start_signal_relay`]).
+    pub fn publish(&self, id: &str, status: &str, progress: f64, stage: &str) {
+        let _ = self.events.send(GenerationEvent {
+            id: id.to_string(),
+            status: status.to_string(),
+            progress,
+            stage: stage.to_string(),
+            origin: self.replica_id.clone(),
+        });
+    }
+
+    /// Relay events between replicas when the database can (PostgreSQL `LISTEN/NOTIFY`): this
+    /// process's events go out as `NOTIFY`; other replicas' events come in to this process's
+    /// broadcast, and a newly queued job wakes an idle worker here. With SQLite nothing is
+    /// started and other processes are noticed by polling (`jobs.poll_interval_ms`, and
+    /// streams re-reading the generation).
+    pub async fn start_signal_relay(&self) -> anyhow::Result<Vec<tokio::task::JoinHandle<()>>> {
+        let Some(mut incoming) = self.db.listen().await? else { return Ok(Vec::new()) };
+        let outgoing = {
+            let (app, mut events) = (self.clone(), self.events.subscribe());
+            tokio::spawn(async move {
+                loop {
+                    match events.recv().await {
+                        Ok(e) if e.origin == app.replica_id => {
+                            let payload = serde_json::to_string(&e).expect("an event serializes");
+                            if let Err(err) = app.db.signal(&payload).await {
+                                tracing::warn!(error = ?err, "telling other replicas failed; they will poll");
+                            }
+                        }
+                        Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                        Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+                    }
+                }
+            })
+        };
+        let incoming = {
+            let app = self.clone();
+            tokio::spawn(async move {
+                while let Some(payload) = incoming.recv().await {
+                    let Ok(event) = serde_json::from_str::<GenerationEvent>(&payload) else { continue };
+                    if event.origin == app.replica_id {
+                        continue;
+                    }
+                    if event.status == "queued" {
+                        app.wake.notify_one();
+                    }
+                    let _ = app.events.send(event);
+                }
+            })
+        };
+        Ok(vec![outgoing, incoming])
+    }
 }
 
 /// A change of a generation's state or progress.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct GenerationEvent {
     /// `gen_…`.
     pub id: String,
@@ -43,6 +102,8 @@ pub struct GenerationEvent {
     pub progress: f64,
     /// Current stage.
     pub stage: String,
+    /// The replica it happened on.
+    pub origin: String,
 }
 
 /// Current time in unix milliseconds.

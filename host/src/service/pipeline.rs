@@ -15,8 +15,8 @@ use bytes::Bytes;
 use image::RgbaImage;
 
 use super::generations::GenerationSpec;
-use super::{App, GenerationEvent, new_id, now_ms};
-use crate::db::{ClaimedJob, ImageRow, Outcome};
+use super::{App, new_id, now_ms};
+use crate::db::{ClaimRequest, ClaimedJob, ImageRow, Outcome};
 use crate::error::{AppError, ErrorCode};
 use crate::imaging::{self, Ratio};
 use crate::plugins::CallError;
@@ -56,11 +56,10 @@ impl From<AppError> for JobFailure {
 impl App {
     /// Start `jobs.workers` worker tasks; they stop when `shutdown` is notified.
     pub fn start_workers(&self, shutdown: Arc<tokio::sync::Notify>) -> Vec<tokio::task::JoinHandle<()>> {
-        let process = ulid::Ulid::new().to_string().to_lowercase();
         (0..self.config.jobs.workers)
             .map(|n| {
                 let app = self.clone();
-                let worker = format!("wrk_{process}_{n}");
+                let worker = format!("wrk_{}_{n}", self.replica_id.trim_start_matches("rep_"));
                 let shutdown = Arc::clone(&shutdown);
                 tokio::spawn(async move { app.worker_loop(worker, shutdown).await })
             })
@@ -74,7 +73,17 @@ impl App {
             let wake = self.wake.notified();
             let stop = shutdown.notified();
             let now = now_ms();
-            match self.db.claim(&worker, now, now + lease_ms).await {
+            let claim = ClaimRequest {
+                worker: &worker,
+                replica: &self.replica_id,
+                now,
+                lease_until: now + lease_ms,
+                // A job pinned to another replica (which holds the caller's key) is left to it
+                // for two leases; after that the replica is presumed gone and the job is failed
+                // here with a clear message rather than left waiting.
+                foreign_pins_before: now - 2 * lease_ms,
+            };
+            match self.db.claim(&claim).await {
                 Ok(Some(job)) => {
                     self.run_job(&worker, job).await;
                     continue;
@@ -133,15 +142,6 @@ impl App {
                 tracing::error!(error = ?e, "recording the job's outcome failed; the lease will expire and it will run again")
             }
         }
-    }
-
-    fn publish(&self, id: &str, status: &str, progress: f64, stage: &str) {
-        let _ = self.events.send(GenerationEvent {
-            id: id.to_string(),
-            status: status.to_string(),
-            progress,
-            stage: stage.to_string(),
-        });
     }
 
     fn spawn_heartbeat(&self, worker: &str, id: &str) -> tokio::task::JoinHandle<()> {

@@ -203,7 +203,6 @@ fn restart_keeps_generations_and_files() {
 
 #[test]
 fn a_job_whose_worker_died_is_taken_up_again_after_its_lease() {
-    use easel::db::GenerationDb;
     let tmp = tempfile::tempdir().unwrap();
     // A server that made one generation gives us a valid stored request to replay.
     let mut first = TestServer::start_in(tmp.path(), |_| {});
@@ -213,15 +212,21 @@ fn a_job_whose_worker_died_is_taken_up_again_after_its_lease() {
     // Simulate a worker that claimed a job and died: the row is `running` with a lapsed lease.
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let id = rt.block_on(async {
-        let url = format!("sqlite://{}", tmp.path().join("easel.db").display());
-        let db = easel::db::sqlite::Sqlite::connect(&url).await.unwrap();
+        let db = easel::db::connect(&first.config).await.unwrap();
         let mut row = db.get_generation(template["id"].as_str().unwrap()).await.unwrap().unwrap();
         row.id = easel::service::new_id("gen");
         row.status = "queued".into();
         row.attempts = 0;
         db.insert_generation(&row).await.unwrap();
         let now = easel::service::now_ms();
-        let claimed = db.claim("wrk_dead", now, now - 1).await.unwrap().unwrap();
+        let claim = easel::db::ClaimRequest {
+            worker: "wrk_dead",
+            replica: "rep_dead",
+            now,
+            lease_until: now - 1,
+            foreign_pins_before: now,
+        };
+        let claimed = db.claim(&claim).await.unwrap().unwrap();
         assert_eq!(claimed.id, row.id);
         assert!(!db.heartbeat(&row.id, "wrk_other", now + 1000).await.unwrap(), "only the owner may renew");
         row.id

@@ -1,15 +1,19 @@
-//! End-to-end tests: a real Easel server (real SQLite file, real blob directory, real wasm
-//! plugins built from `plugins/`) driven over HTTP on loopback.
+//! End-to-end tests: a real Easel server (real database, real blob store, real wasm plugins
+//! built from `plugins/`) driven over HTTP on loopback. The backends are SQLite and a local
+//! directory unless `TEST_DATABASE_URL` / `TEST_BLOBS=s3` say otherwise ([`backends`]).
 //!
 //! One shared server serves most tests ([`shared`]); tests that need their own configuration
 //! or a restart start their own ([`TestServer::start`]).
 
+#[path = "../../support/backends.rs"]
+pub mod backends;
 mod catalog;
 mod errors;
 mod generations;
 mod platform;
 mod plugins;
 mod scaffold;
+mod scale;
 mod spec;
 
 use std::path::{Path, PathBuf};
@@ -23,6 +27,8 @@ use serde_json::{Value, json};
 pub struct TestServer {
     pub base: String,
     pub data_dir: PathBuf,
+    /// The configuration it was started with.
+    pub config: Config,
     client: reqwest::blocking::Client,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
@@ -90,7 +96,9 @@ impl TestServer {
         config.data_dir = data_dir.to_path_buf();
         config.jobs.workers = 2;
         config.jobs.poll_interval_ms = 100;
+        backends::configure(&mut config, data_dir);
         configure(&mut config);
+        let kept = config.clone();
         let (addr_tx, addr_rx) = std::sync::mpsc::channel();
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let thread = std::thread::spawn(move || {
@@ -112,6 +120,7 @@ impl TestServer {
         Self {
             base: format!("http://{addr}"),
             data_dir: data_dir.to_path_buf(),
+            config: kept,
             client: reqwest::blocking::Client::builder().timeout(Duration::from_secs(120)).build().unwrap(),
             stop: Some(stop_tx),
             thread: Some(thread),

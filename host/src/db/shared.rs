@@ -1,0 +1,246 @@
+//! The SQL both backends share. Both speak `$n` placeholders and have the same schema
+//! (`migrations/sqlite` and `migrations/postgres` mirror each other version by version), so
+//! one body of queries serves both; each backend supplies its claim statement and its
+//! replica signalling.
+
+/// Columns of [`super::GenerationRow`], in a `SELECT` list.
+pub(super) const GENERATION_COLUMNS: &str = "id, owner_id, status, model, request_json, metadata_json, progress, \
+     stage, attempts, max_attempts, error_code, error_message, provider_metadata_json, timings_json, \
+     created_at, started_at, completed_at, pinned_to";
+
+/// The claim's job choice, shared by both backends: the oldest queued job, or a running one
+/// whose lease expired, that this replica may run. `status IN (…)` comes first and alone so
+/// the partial index `generations_active` serves the scan on both databases. Binds: $3 now,
+/// $4 replica, $5 foreign pins before.
+pub(super) const CLAIMABLE: &str = "status IN ('queued', 'running', 'retrying') \
+     AND (status = 'queued' OR lease_expires_at < $3) \
+     AND (pinned_to IS NULL OR pinned_to = $4 OR created_at < $5)";
+
+/// Implements [`super::GenerationDb`] for a backend struct with a `pool` field.
+///
+/// `claim` is the backend's claim statement (binds: $1 worker, $2 lease until, $3 now,
+/// $4 replica, $5 foreign pins before); `extra` holds the backend's `signal`, `listen` and
+/// `kind` methods.
+macro_rules! shared_generation_db {
+    ($ty:ty, $conn:ty, claim = $claim:expr, extra = { $($extra:tt)* }) => {
+        #[async_trait::async_trait]
+        impl $crate::db::GenerationDb for $ty {
+            async fn ping(&self) -> $crate::error::AppResult<()> {
+                sqlx::query("SELECT 1").execute(&self.pool).await?;
+                Ok(())
+            }
+
+            async fn insert_generation(&self, g: &$crate::db::GenerationRow) -> $crate::error::AppResult<()> {
+                sqlx::query(
+                    "INSERT INTO generations (id, owner_id, status, model, request_json, metadata_json, progress, \
+                     stage, attempts, max_attempts, created_at, pinned_to) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+                )
+                .bind(&g.id)
+                .bind(&g.owner_id)
+                .bind(&g.status)
+                .bind(&g.model)
+                .bind(&g.request_json)
+                .bind(&g.metadata_json)
+                .bind(g.progress)
+                .bind(&g.stage)
+                .bind(g.attempts)
+                .bind(g.max_attempts)
+                .bind(g.created_at)
+                .bind(&g.pinned_to)
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
+            async fn get_generation(
+                &self,
+                id: &str,
+            ) -> $crate::error::AppResult<Option<$crate::db::GenerationRow>> {
+                let sql = format!("SELECT {} FROM generations WHERE id = $1", $crate::db::shared::GENERATION_COLUMNS);
+                Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(&self.pool).await?)
+            }
+
+            async fn list_generations(
+                &self,
+                q: &$crate::db::GenerationQuery,
+            ) -> $crate::error::AppResult<Vec<$crate::db::GenerationRow>> {
+                let sql = format!(
+                    "SELECT {} FROM generations \
+                     WHERE ($1 IS NULL OR status = $1) AND ($2 IS NULL OR id < $2) ORDER BY id DESC LIMIT $3",
+                    $crate::db::shared::GENERATION_COLUMNS
+                );
+                Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                    .bind(&q.status)
+                    .bind(&q.before)
+                    .bind(i64::from(q.limit) + 1)
+                    .fetch_all(&self.pool)
+                    .await?)
+            }
+
+            async fn images_of(&self, generation_id: &str) -> $crate::error::AppResult<Vec<$crate::db::ImageRow>> {
+                Ok(sqlx::query_as("SELECT * FROM images WHERE generation_id = $1 ORDER BY position")
+                    .bind(generation_id)
+                    .fetch_all(&self.pool)
+                    .await?)
+            }
+
+            async fn get_image(&self, id: &str) -> $crate::error::AppResult<Option<$crate::db::ImageRow>> {
+                Ok(sqlx::query_as("SELECT * FROM images WHERE id = $1").bind(id).fetch_optional(&self.pool).await?)
+            }
+
+            async fn queue_position(&self, id: &str) -> $crate::error::AppResult<i64> {
+                let (n,): (i64,) =
+                    sqlx::query_as("SELECT COUNT(*) FROM generations WHERE status = 'queued' AND id < $1")
+                        .bind(id)
+                        .fetch_one(&self.pool)
+                        .await?;
+                Ok(n)
+            }
+
+            async fn claim(
+                &self,
+                c: &$crate::db::ClaimRequest<'_>,
+            ) -> $crate::error::AppResult<Option<$crate::db::ClaimedJob>> {
+                Ok(sqlx::query_as(sqlx::AssertSqlSafe($claim))
+                    .bind(c.worker)
+                    .bind(c.lease_until)
+                    .bind(c.now)
+                    .bind(c.replica)
+                    .bind(c.foreign_pins_before)
+                    .fetch_optional(&self.pool)
+                    .await?)
+            }
+
+            async fn heartbeat(&self, id: &str, worker: &str, lease_until: i64) -> $crate::error::AppResult<bool> {
+                let r = sqlx::query(
+                    "UPDATE generations SET lease_expires_at = $1 \
+                     WHERE id = $2 AND lease_owner = $3 AND status = 'running'",
+                )
+                .bind(lease_until)
+                .bind(id)
+                .bind(worker)
+                .execute(&self.pool)
+                .await?;
+                Ok(r.rows_affected() == 1)
+            }
+
+            async fn set_progress(
+                &self,
+                id: &str,
+                worker: &str,
+                progress: f64,
+                stage: &str,
+            ) -> $crate::error::AppResult<bool> {
+                let r = sqlx::query(
+                    "UPDATE generations SET progress = $1, stage = $2 \
+                     WHERE id = $3 AND lease_owner = $4 AND status = 'running'",
+                )
+                .bind(progress)
+                .bind(stage)
+                .bind(id)
+                .bind(worker)
+                .execute(&self.pool)
+                .await?;
+                Ok(r.rows_affected() == 1)
+            }
+
+            async fn insert_image(&self, image: &$crate::db::ImageRow) -> $crate::error::AppResult<()> {
+                let mut conn = self.pool.acquire().await?;
+                insert_image(&mut conn, image).await
+            }
+
+            async fn edits_of(&self, parent_id: &str) -> $crate::error::AppResult<Vec<$crate::db::ImageRow>> {
+                Ok(sqlx::query_as("SELECT * FROM images WHERE parent_id = $1 ORDER BY id")
+                    .bind(parent_id)
+                    .fetch_all(&self.pool)
+                    .await?)
+            }
+
+            async fn finish(
+                &self,
+                id: &str,
+                worker: &str,
+                outcome: &$crate::db::Outcome,
+                timings_json: &str,
+                now: i64,
+            ) -> $crate::error::AppResult<bool> {
+                use $crate::db::Outcome;
+                let mut tx = self.pool.begin().await?;
+                let (status, code, message, provider_meta, progress) = match outcome {
+                    Outcome::Succeeded { provider_metadata_json, .. } => {
+                        ("succeeded", None, None, Some(provider_metadata_json.as_str()), 100.0)
+                    }
+                    Outcome::Failed { code, message } => {
+                        ("failed", Some(code.as_str()), Some(message.as_str()), None, 0.0)
+                    }
+                };
+                // Only the lease holder of a running job may finish it, so a worker that lost
+                // its lease (and the job to another worker) writes nothing.
+                let r = sqlx::query(
+                    "UPDATE generations SET status = $1, error_code = $2, error_message = $3, \
+                       provider_metadata_json = $4, timings_json = $5, completed_at = $6, \
+                       progress = CASE WHEN $1 = 'succeeded' THEN $7 ELSE progress END, \
+                       stage = $1, lease_owner = NULL, lease_expires_at = NULL \
+                     WHERE id = $8 AND lease_owner = $9 AND status = 'running'",
+                )
+                .bind(status)
+                .bind(code)
+                .bind(message)
+                .bind(provider_meta)
+                .bind(timings_json)
+                .bind(now)
+                .bind(progress)
+                .bind(id)
+                .bind(worker)
+                .execute(&mut *tx)
+                .await?;
+                if r.rows_affected() != 1 {
+                    tx.rollback().await?;
+                    return Ok(false);
+                }
+                if let Outcome::Succeeded { images, .. } = outcome {
+                    for i in images {
+                        insert_image(&mut *tx, i).await?;
+                    }
+                }
+                tx.commit().await?;
+                Ok(true)
+            }
+
+            $($extra)*
+        }
+
+        async fn insert_image(conn: &mut $conn, i: &$crate::db::ImageRow) -> $crate::error::AppResult<()> {
+            sqlx::query(
+                "INSERT INTO images (id, generation_id, owner_id, position, blob_key, width, height, format, \
+                 bytes, seed, prompt, negative_prompt, model, aspect_ratio, metadata_json, created_at, \
+                 variants_json, parent_id, style, archetype) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)",
+            )
+            .bind(&i.id)
+            .bind(&i.generation_id)
+            .bind(&i.owner_id)
+            .bind(i.position)
+            .bind(&i.blob_key)
+            .bind(i.width)
+            .bind(i.height)
+            .bind(&i.format)
+            .bind(i.bytes)
+            .bind(i.seed)
+            .bind(&i.prompt)
+            .bind(&i.negative_prompt)
+            .bind(&i.model)
+            .bind(&i.aspect_ratio)
+            .bind(&i.metadata_json)
+            .bind(i.created_at)
+            .bind(&i.variants_json)
+            .bind(&i.parent_id)
+            .bind(&i.style)
+            .bind(&i.archetype)
+            .execute(&mut *conn)
+            .await?;
+            Ok(())
+        }
+    };
+}

@@ -1,0 +1,213 @@
+//! The pieces replicas rely on, on whichever backends the suite runs: job claims that never
+//! hand one job to two workers, jobs pinned to the replica holding a caller's key, progress
+//! streams, and blobs in a real S3-protocol server.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use easel::blobs::BlobStore;
+use easel::config::{BlobsConfig, Config, Overrides, Secret};
+use easel::db::{ClaimRequest, GenerationDb, GenerationRow};
+use serde_json::json;
+
+use crate::backends::{self, S3_ACCESS_KEY, S3_SECRET_KEY};
+use crate::{TestServer, shared, small};
+
+fn queued(id: String, pinned_to: Option<&str>, created_at: i64) -> GenerationRow {
+    GenerationRow {
+        id,
+        owner_id: None,
+        status: "queued".into(),
+        model: "local/procedural".into(),
+        request_json: "{}".into(),
+        metadata_json: "{}".into(),
+        progress: 0.0,
+        stage: Some("queued".into()),
+        attempts: 0,
+        max_attempts: 3,
+        error_code: None,
+        error_message: None,
+        provider_metadata_json: None,
+        timings_json: None,
+        created_at,
+        started_at: None,
+        completed_at: None,
+        pinned_to: pinned_to.map(str::to_string),
+    }
+}
+
+/// A database of its own on the suite's backend (SQLite file or PostgreSQL database).
+fn fresh_db(rt: &tokio::runtime::Runtime) -> (Arc<dyn GenerationDb>, tempfile::TempDir) {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut config = Config::load(None, &Overrides::default()).unwrap();
+    config.data_dir = tmp.path().to_path_buf();
+    backends::configure(&mut config, tmp.path());
+    (rt.block_on(easel::db::connect(&config)).unwrap(), tmp)
+}
+
+#[test]
+fn concurrent_claims_never_hand_one_job_to_two_workers() {
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(4).enable_all().build().unwrap();
+    let (db, _tmp) = fresh_db(&rt);
+    let now = easel::service::now_ms();
+    let mut ids = HashSet::new();
+    rt.block_on(async {
+        for _ in 0..60 {
+            let id = easel::service::new_id("gen");
+            db.insert_generation(&queued(id.clone(), None, now)).await.unwrap();
+            ids.insert(id);
+        }
+    });
+    let claimed: Vec<String> = rt.block_on(async {
+        let tasks: Vec<_> = (0..12)
+            .map(|w| {
+                let db = Arc::clone(&db);
+                tokio::spawn(async move {
+                    let worker = format!("wrk_t_{w}");
+                    let mut mine = Vec::new();
+                    loop {
+                        let now = easel::service::now_ms();
+                        let claim = ClaimRequest {
+                            worker: &worker,
+                            replica: "rep_t",
+                            now,
+                            lease_until: now + 60_000,
+                            foreign_pins_before: now - 60_000,
+                        };
+                        match db.claim(&claim).await.unwrap() {
+                            Some(job) => mine.push(job.id),
+                            None => return mine,
+                        }
+                    }
+                })
+            })
+            .collect();
+        let mut all = Vec::new();
+        for t in tasks {
+            all.extend(t.await.unwrap());
+        }
+        all
+    });
+    assert_eq!(claimed.len(), 60, "every job claimed exactly once");
+    assert_eq!(claimed.iter().cloned().collect::<HashSet<_>>(), ids);
+}
+
+#[test]
+fn a_pinned_job_waits_for_its_replica_then_for_nobody() {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let (db, _tmp) = fresh_db(&rt);
+    rt.block_on(async {
+        let created = easel::service::now_ms();
+        let id = easel::service::new_id("gen");
+        db.insert_generation(&queued(id.clone(), Some("rep_a"), created)).await.unwrap();
+        let claim = |worker: &'static str, replica: &'static str, foreign_pins_before: i64| ClaimRequest {
+            worker,
+            replica,
+            now: created,
+            lease_until: created + 60_000,
+            foreign_pins_before,
+        };
+        assert!(db.claim(&claim("wrk_b", "rep_b", created - 1)).await.unwrap().is_none(), "not another replica's");
+        let job = db.claim(&claim("wrk_b", "rep_b", created + 1)).await.unwrap();
+        assert_eq!(job.map(|j| j.id), Some(id.clone()), "after the grace period, anyone's");
+
+        let id2 = easel::service::new_id("gen");
+        db.insert_generation(&queued(id2.clone(), Some("rep_a"), created)).await.unwrap();
+        let job = db.claim(&claim("wrk_a", "rep_a", created - 1)).await.unwrap();
+        assert_eq!(job.map(|j| j.id), Some(id2), "its own replica takes it at once");
+    });
+}
+
+/// Parse a whole `text/event-stream` body into (event name, data) pairs.
+fn sse_events(body: &str) -> Vec<(String, serde_json::Value)> {
+    body.split("\n\n")
+        .filter_map(|block| {
+            let mut name = "message".to_string();
+            let mut data = String::new();
+            for line in block.lines() {
+                if let Some(v) = line.strip_prefix("event:") {
+                    name = v.trim().to_string();
+                } else if let Some(v) = line.strip_prefix("data:") {
+                    data.push_str(v.trim_start());
+                }
+            }
+            (!data.is_empty()).then(|| (name, serde_json::from_str(&data).unwrap()))
+        })
+        .collect()
+}
+
+#[test]
+fn progress_streams_as_server_sent_events_until_the_end() {
+    let s = shared();
+    let g = s.create(json!({ "prompt": "a stream of light", "width": 512, "height": 512, "seed": 5 }));
+    let id = g["id"].as_str().unwrap();
+    let r = s.get(&format!("/v1/generations/{id}/events"));
+    assert_eq!(r.status, 200);
+    assert!(r.header("content-type").unwrap().starts_with("text/event-stream"));
+    let events = sse_events(&String::from_utf8(r.bytes).unwrap());
+    let (last_name, last) = events.last().expect("at least the final event");
+    assert_eq!(last_name, "succeeded", "{events:?}");
+    assert_eq!(last["status"], "succeeded");
+    assert_eq!(last["generation"]["images"][0]["width"], 512);
+    assert!(
+        events[..events.len() - 1]
+            .iter()
+            .all(|(n, e)| n == "progress" && e["id"] == id && e.get("generation").is_none())
+    );
+    let progress: Vec<f64> = events.iter().map(|(_, e)| e["progress"].as_f64().unwrap()).collect();
+    assert!(progress.windows(2).all(|w| w[0] <= w[1]), "progress never goes back: {progress:?}");
+
+    // A finished generation streams just its final event; an unknown one is a 404.
+    let again = sse_events(&String::from_utf8(s.get(&format!("/v1/generations/{id}/events")).bytes).unwrap());
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].0, "succeeded");
+    s.get("/v1/generations/gen_missing/events").problem(404, "not_found");
+}
+
+#[test]
+fn blobs_round_trip_through_a_real_s3_server() {
+    let s3 = backends::s3_server();
+    let config = |secret: &str| BlobsConfig {
+        url: None,
+        s3_endpoint: Some(s3.endpoint.clone()),
+        s3_region: "us-east-1".into(),
+        s3_access_key_id: Some(Secret::new(S3_ACCESS_KEY)),
+        s3_secret_access_key: Some(Secret::new(secret)),
+        s3_path_style: true,
+    };
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let store = BlobStore::s3(&config(S3_SECRET_KEY), &s3.bucket, "round-trip").unwrap();
+        store.ping().await.unwrap();
+        store.put("images/gen_1/0.png", Bytes::from_static(b"\x89PNG...")).await.unwrap();
+        assert_eq!(store.get("images/gen_1/0.png").await.unwrap(), Bytes::from_static(b"\x89PNG..."));
+        assert!(s3.root.join(&s3.bucket).join("round-trip/images/gen_1/0.png").is_file(), "under the prefix");
+        let missing = store.get("images/none.png").await.unwrap_err();
+        assert_eq!(missing.code(), easel::error::ErrorCode::NotFound);
+
+        let wrong = BlobStore::s3(&config("not-the-secret"), &s3.bucket, "").unwrap();
+        assert!(wrong.ping().await.is_err(), "a bad signature is refused, and /ready would say so");
+        assert!(wrong.get("round-trip/images/gen_1/0.png").await.is_err());
+    });
+}
+
+#[test]
+fn a_whole_generation_on_s3_blobs_and_the_suites_database() {
+    // Whatever backends the suite runs on, this server stores its images in S3.
+    let tmp = tempfile::tempdir().unwrap();
+    let s3 = backends::s3_server();
+    let server = TestServer::start_in(tmp.path(), |c| {
+        c.blobs.url = Some(format!("s3://{}/whole", s3.bucket));
+        c.blobs.s3_endpoint = Some(s3.endpoint.clone());
+        c.blobs.s3_path_style = true;
+        c.blobs.s3_access_key_id = Some(Secret::new(S3_ACCESS_KEY));
+        c.blobs.s3_secret_access_key = Some(Secret::new(S3_SECRET_KEY));
+    });
+    let g = server.generate(small("a bucket of paint"));
+    let (file, _) = server.download(&g["images"][0]);
+    let stored = backends::stored_blobs(&server.config);
+    assert!(stored.iter().any(|p| std::fs::read(p).unwrap() == file.bytes), "the served file is the stored object");
+    let ready = server.get("/ready");
+    assert_eq!(ready.status, 200, "{}", String::from_utf8_lossy(&ready.bytes));
+}
