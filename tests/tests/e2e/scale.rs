@@ -211,3 +211,25 @@ fn a_whole_generation_on_s3_blobs_and_the_suites_database() {
     let ready = server.get("/ready");
     assert_eq!(ready.status, 200, "{}", String::from_utf8_lossy(&ready.bytes));
 }
+
+#[test]
+fn replicas_hear_each_other_where_the_database_can_carry_it() {
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let (db, _tmp) = fresh_db(&rt);
+    let (other, _tmp2) = fresh_db(&rt);
+    rt.block_on(async {
+        match db.listen().await.unwrap() {
+            // SQLite: nothing to listen to; other processes poll (and signalling is a no-op).
+            None => {
+                assert_eq!(db.kind(), easel::config::DatabaseKind::Sqlite);
+                other.signal("ignored").await.unwrap();
+            }
+            // PostgreSQL: NOTIFY from any connection reaches every listener of the database.
+            Some(mut rx) => {
+                db.signal(r#"{"id":"gen_x"}"#).await.unwrap();
+                let got = tokio::time::timeout(std::time::Duration::from_secs(10), rx.recv()).await.unwrap();
+                assert_eq!(got.as_deref(), Some(r#"{"id":"gen_x"}"#));
+            }
+        }
+    });
+}

@@ -1,0 +1,188 @@
+//! Two `easel serve` processes share one database and one blob store: on SQLite + a local
+//! directory by default, on PostgreSQL + S3 when the suite runs with `TEST_DATABASE_URL` and
+//! `TEST_BLOBS=s3` (see `tests/support/backends.rs`).
+//!
+//! 200 generations are spread over both replicas; one replica is killed with SIGKILL while it
+//! holds claimed jobs. Every generation must finish exactly once, the dead replica's jobs must
+//! be finished by the other after their lease expires, and a generation made on one replica
+//! must be readable, downloadable and streamable on the other.
+
+#[path = "../../tests/support/backends.rs"]
+mod backends;
+
+use std::collections::{HashMap, HashSet};
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use easel::config::{Config, Overrides};
+use serde_json::{Value, json};
+
+struct Replica {
+    child: Child,
+    base: String,
+}
+
+impl Drop for Replica {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Start `easel serve` configured through the environment, as an operator would.
+fn spawn(config: &Config, data_dir: &Path, log: &Path) -> Replica {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_easel"));
+    cmd.arg("serve")
+        .env("EASEL_LISTEN", "127.0.0.1:0")
+        .env("EASEL_DATA_DIR", data_dir)
+        .env("EASEL_DATABASE_URL", config.database_url())
+        .env("EASEL_JOBS__WORKERS", "3")
+        .env("EASEL_JOBS__LEASE_SECONDS", "3")
+        .env("EASEL_JOBS__POLL_INTERVAL_MS", "100")
+        .env("EASEL_PLUGINS__WATCH", "false")
+        .env("EASEL_LOG_FORMAT", "json")
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(log).unwrap());
+    if let Some(url) = &config.blobs.url {
+        cmd.env("EASEL_BLOBS__URL", url);
+    }
+    if let Some(endpoint) = &config.blobs.s3_endpoint {
+        cmd.env("EASEL_BLOBS__S3_ENDPOINT", endpoint)
+            .env("EASEL_BLOBS__S3_PATH_STYLE", config.blobs.s3_path_style.to_string())
+            .env("EASEL_BLOBS__S3_ACCESS_KEY_ID", backends::S3_ACCESS_KEY)
+            .env("EASEL_BLOBS__S3_SECRET_ACCESS_KEY", backends::S3_SECRET_KEY);
+    }
+    let mut child = cmd.spawn().expect("start easel serve");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let addr = line.trim().strip_prefix("listening on ").unwrap_or_else(|| {
+        panic!("easel serve did not start: {line:?}; log: {}", std::fs::read_to_string(log).unwrap_or_default())
+    });
+    Replica { child, base: addr.to_string() }
+}
+
+fn client() -> reqwest::blocking::Client {
+    reqwest::blocking::Client::builder().timeout(Duration::from_secs(60)).build().unwrap()
+}
+
+fn get_json(base: &str, path: &str) -> Value {
+    let r = client().get(format!("{base}{path}")).send().unwrap();
+    assert_eq!(r.status().as_u16(), 200, "GET {path}");
+    r.json().unwrap()
+}
+
+fn create(base: &str, prompt: &str, seed: u32, side: u32) -> String {
+    let r = client()
+        .post(format!("{base}/v1/generations"))
+        .json(&json!({ "prompt": prompt, "width": side, "height": side, "seed": seed }))
+        .send()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 202);
+    r.json::<Value>().unwrap()["id"].as_str().unwrap().to_string()
+}
+
+fn is_final(g: &Value) -> bool {
+    ["succeeded", "failed", "canceled"].contains(&g["status"].as_str().unwrap())
+}
+
+#[test]
+fn two_replicas_share_the_queue_and_survive_a_sigkill() {
+    let shared = tempfile::tempdir().unwrap();
+    let mut config = Config::load(None, &Overrides::default()).unwrap();
+    config.data_dir = shared.path().to_path_buf();
+    backends::configure(&mut config, shared.path());
+    if config.blobs.url.is_none() {
+        // SQLite: both processes use the one file and the one blob directory.
+        config.database_url = Some(easel::config::Secret::new(config.database_url()));
+        config.blobs.url = Some(format!("file://{}", shared.path().join("blobs").display()));
+    }
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let mut a = spawn(&config, dir_a.path(), &shared.path().join("a.log"));
+    let b = spawn(&config, dir_b.path(), &shared.path().join("b.log"));
+
+    // Made on A, streamed, read and downloaded on B.
+    let id = create(&a.base, "a lighthouse seen from the other replica", 11, 512);
+    let stream = client().get(format!("{}/v1/generations/{id}/events", b.base)).send().unwrap();
+    assert_eq!(stream.status().as_u16(), 200);
+    let body = stream.text().unwrap();
+    assert!(body.contains("event: succeeded"), "the stream on B ends with A's result: {body}");
+    let on_b = get_json(&b.base, &format!("/v1/generations/{id}"));
+    assert_eq!(on_b["status"], "succeeded");
+    let url = on_b["images"][0]["url"].as_str().unwrap();
+    let from_a = client().get(format!("{}{url}", a.base)).send().unwrap().bytes().unwrap();
+    let from_b = client().get(format!("{}{url}", b.base)).send().unwrap().bytes().unwrap();
+    assert!(from_b.starts_with(b"\x89PNG") && from_a == from_b, "the same file from either replica");
+
+    // 200 generations, alternating replicas, submitted from 4 threads.
+    let ids: Vec<String> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..4u32)
+            .map(|t| {
+                let (a, b) = (a.base.clone(), b.base.clone());
+                scope.spawn(move || {
+                    (0..50u32)
+                        .map(|i| {
+                            let n = t * 50 + i;
+                            create(if n % 2 == 0 { &a } else { &b }, &format!("replica load {n}"), n, 256)
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles.into_iter().flat_map(|h| h.join().unwrap()).collect()
+    });
+    assert_eq!(ids.iter().collect::<HashSet<_>>().len(), 200);
+
+    // Kill A while the queue is still busy (so its workers hold claimed jobs).
+    let started = Instant::now();
+    loop {
+        let done = get_json(&b.base, "/v1/generations?status=succeeded&limit=100")["items"].as_array().unwrap().len();
+        if done >= 40 {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(120), "the replicas make progress");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let queued = get_json(&b.base, "/v1/generations?status=queued&limit=1")["items"].as_array().unwrap().len();
+    a.child.kill().unwrap(); // SIGKILL: no graceful shutdown, leases left behind.
+    a.child.wait().unwrap();
+    assert_eq!(queued, 1, "work was still queued when A died, so A's workers held jobs");
+
+    // B finishes everything, A's claimed jobs after their 3 s lease.
+    let mut results = HashMap::new();
+    let deadline = Instant::now() + Duration::from_secs(300);
+    for id in &ids {
+        loop {
+            let g = get_json(&b.base, &format!("/v1/generations/{id}"));
+            if is_final(&g) {
+                results.insert(id.clone(), g);
+                break;
+            }
+            assert!(Instant::now() < deadline, "{id} never finished: {g}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+    let mut image_ids = HashSet::new();
+    let mut retried = 0;
+    for (id, g) in &results {
+        assert_eq!(g["status"], "succeeded", "{id}: {g}");
+        let images = g["images"].as_array().unwrap();
+        assert_eq!(images.len(), 1, "{id} stored exactly one image");
+        image_ids.insert(images[0]["id"].as_str().unwrap().to_string());
+        let attempts = g["attempts"].as_i64().unwrap();
+        assert!((1..=2).contains(&attempts), "{id} ran at most twice: {attempts}");
+        retried += usize::from(attempts == 2);
+    }
+    assert_eq!(image_ids.len(), 200);
+    assert!(
+        (1..=3).contains(&retried),
+        "the jobs A held when it died (3 workers) were re-run by B, and only those: {retried}"
+    );
+    // One stored object per image (plus the first generation's): none stored twice.
+    let blobs = backends::stored_blobs(&config);
+    assert_eq!(blobs.len(), 201, "{blobs:?}");
+    let a_log = std::fs::read_to_string(shared.path().join("a.log")).unwrap();
+    let b_log = std::fs::read_to_string(shared.path().join("b.log")).unwrap();
+    assert!(a_log.contains("generation finished") && b_log.contains("generation finished"), "both did work");
+}
