@@ -1,0 +1,147 @@
+//! Job claim latency with 1 000 and 100 000 queued jobs, on SQLite and (when
+//! `BENCH_DATABASE_URL=postgres://…` names a server it may create databases on) PostgreSQL.
+//!
+//! Run: `cargo bench -p easel --bench claim` (add `BENCH_DATABASE_URL=…` for PostgreSQL).
+//!
+//! Each measured iteration is one claim (`ClaimRequest` through the `GenerationDb` trait,
+//! exactly what a worker does); after it, untimed, the job is put back in the queue so the
+//! queue keeps its size.
+
+#[path = "../../tests/support/backends.rs"]
+#[allow(dead_code)]
+mod backends;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use easel::config::{Config, Overrides, Secret};
+use easel::db::{ClaimRequest, GenerationDb, GenerationRow};
+
+fn row(i: usize, now: i64) -> GenerationRow {
+    GenerationRow {
+        id: easel::service::new_id("gen"),
+        owner_id: None,
+        status: "queued".into(),
+        model: "local/procedural".into(),
+        request_json: format!("{{\"prompt\":\"bench {i}\"}}"),
+        metadata_json: "{}".into(),
+        progress: 0.0,
+        stage: Some("queued".into()),
+        attempts: 0,
+        max_attempts: 3,
+        error_code: None,
+        error_message: None,
+        provider_metadata_json: None,
+        timings_json: None,
+        created_at: now,
+        started_at: None,
+        completed_at: None,
+        pinned_to: None,
+    }
+}
+
+async fn filled(config: &Config, queued: usize) -> Arc<dyn GenerationDb> {
+    let db = easel::db::connect(config).await.unwrap();
+    let now = easel::service::now_ms();
+    let per_task = queued / 8;
+    let tasks: Vec<_> = (0..8)
+        .map(|t| {
+            let db = Arc::clone(&db);
+            tokio::spawn(async move {
+                for i in 0..per_task {
+                    db.insert_generation(&row(t * per_task + i, now)).await.unwrap();
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    // A realistic history too: as many finished jobs as queued ones.
+    for _ in 0..(queued / 10).min(1000) {
+        let now = easel::service::now_ms();
+        let claim =
+            ClaimRequest { worker: "wrk_hist", replica: "rep_b", now, lease_until: now + 1, foreign_pins_before: 0 };
+        let job = db.claim(&claim).await.unwrap().unwrap();
+        let done = easel::db::Outcome::Failed { code: "x".into(), message: "x".into() };
+        db.finish(&job.id, "wrk_hist", &done, "{}", now).await.unwrap();
+    }
+    db
+}
+
+fn claim(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let mut group = c.benchmark_group("claim");
+    group.sample_size(30).measurement_time(Duration::from_secs(5));
+    let postgres = std::env::var("BENCH_DATABASE_URL").ok();
+    let backends: Vec<&str> = if postgres.is_some() { vec!["sqlite", "postgres"] } else { vec!["sqlite"] };
+    for backend in backends {
+        for queued in [1_000usize, 100_000] {
+            let tmp = tempfile::tempdir().unwrap();
+            let mut config = Config::load(None, &Overrides::default()).unwrap();
+            config.data_dir = tmp.path().to_path_buf();
+            if backend == "postgres" {
+                let name = format!("easel_bench_{}", easel::service::new_id("x").trim_start_matches("x_"));
+                let url = backends::postgres_database(postgres.as_deref().unwrap(), &name);
+                config.database_url = Some(Secret::new(url));
+            }
+            let db = rt.block_on(filled(&config, queued));
+            let mut requeue = rt.block_on(Requeue::open(&config.database_url()));
+            group.bench_function(format!("{backend}/{queued}_queued"), |b| {
+                b.iter_custom(|iters| {
+                    rt.block_on(async {
+                        let mut spent = Duration::ZERO;
+                        for _ in 0..iters {
+                            let now = easel::service::now_ms();
+                            let claim = ClaimRequest {
+                                worker: "wrk_bench",
+                                replica: "rep_bench",
+                                now,
+                                lease_until: now + 60_000,
+                                foreign_pins_before: now - 60_000,
+                            };
+                            let t = Instant::now();
+                            let job = db.claim(&claim).await.unwrap().expect("a queued job");
+                            spent += t.elapsed();
+                            requeue.put_back(&job.id).await;
+                        }
+                        spent
+                    })
+                })
+            });
+        }
+    }
+    group.finish();
+}
+
+/// A side connection that puts claimed jobs back in the queue (the trait has no such
+/// operation: in the product, a lease expiry does it).
+enum Requeue {
+    Sqlite(sqlx::SqliteConnection),
+    Postgres(sqlx::PgConnection),
+}
+
+const REQUEUE: &str =
+    "UPDATE generations SET status = 'queued', lease_owner = NULL, lease_expires_at = NULL WHERE id = $1";
+
+impl Requeue {
+    async fn open(url: &str) -> Self {
+        use sqlx::Connection;
+        if url.starts_with("postgres") {
+            Self::Postgres(sqlx::PgConnection::connect(url).await.unwrap())
+        } else {
+            Self::Sqlite(sqlx::SqliteConnection::connect(url).await.unwrap())
+        }
+    }
+
+    async fn put_back(&mut self, id: &str) {
+        match self {
+            Self::Sqlite(c) => sqlx::query(REQUEUE).bind(id).execute(c).await.unwrap(),
+            Self::Postgres(c) => sqlx::query(REQUEUE).bind(id).execute(c).await.unwrap(),
+        };
+    }
+}
+
+criterion_group!(benches, claim);
+criterion_main!(benches);
