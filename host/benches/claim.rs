@@ -136,10 +136,11 @@ impl Requeue {
     }
 
     async fn put_back(&mut self, id: &str) {
-        match self {
-            Self::Sqlite(c) => sqlx::query(REQUEUE).bind(id).execute(c).await.unwrap(),
-            Self::Postgres(c) => sqlx::query(REQUEUE).bind(id).execute(c).await.unwrap(),
+        let affected = match self {
+            Self::Sqlite(c) => sqlx::query(REQUEUE).bind(id).execute(c).await.unwrap().rows_affected(),
+            Self::Postgres(c) => sqlx::query(REQUEUE).bind(id).execute(c).await.unwrap().rows_affected(),
         };
+        assert_eq!(affected, 1);
     }
 }
 

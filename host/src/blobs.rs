@@ -83,6 +83,14 @@ impl BlobStore {
         Ok(())
     }
 
+    /// Remove what is under `key` (nothing to remove is not an error).
+    pub async fn delete(&self, key: &str) -> AppResult<()> {
+        match self.inner.delete(&ObjectPath::from(key)).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
     /// The bytes under `key`.
     pub async fn get(&self, key: &str) -> AppResult<Bytes> {
         Ok(self.inner.get(&ObjectPath::from(key)).await?.bytes().await?)

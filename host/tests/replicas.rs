@@ -115,6 +115,22 @@ fn two_replicas_share_the_queue_and_survive_a_sigkill() {
     let from_b = client().get(format!("{}{url}", b.base)).send().unwrap().bytes().unwrap();
     assert!(from_b.starts_with(b"\x89PNG") && from_a == from_b, "the same file from either replica");
 
+    // A retry that lands on the other replica with the same Idempotency-Key gets the same
+    // generation.
+    let body = json!({ "prompt": "retried through the balancer", "width": 64, "height": 64 });
+    let send = |base: &str| {
+        let r = client()
+            .post(format!("{base}/v1/generations"))
+            .header("Idempotency-Key", "retry-7")
+            .json(&body)
+            .send()
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 202);
+        r.json::<Value>().unwrap()["id"].as_str().unwrap().to_string()
+    };
+    let retried_id = send(&a.base);
+    assert_eq!(send(&b.base), retried_id, "the key is shared by the replicas");
+
     // 200 generations, alternating replicas, submitted from 4 threads.
     let ids: Vec<String> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..4u32)
@@ -179,9 +195,13 @@ fn two_replicas_share_the_queue_and_survive_a_sigkill() {
         (1..=3).contains(&retried),
         "the jobs A held when it died (3 workers) were re-run by B, and only those: {retried}"
     );
-    // One stored object per image (plus the first generation's): none stored twice.
+    while !is_final(&get_json(&b.base, &format!("/v1/generations/{retried_id}"))) {
+        assert!(Instant::now() < deadline, "{retried_id} never finished");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // One stored object per image (plus the first two generations'): none stored twice.
     let blobs = backends::stored_blobs(&config);
-    assert_eq!(blobs.len(), 201, "{blobs:?}");
+    assert_eq!(blobs.len(), 202, "{blobs:?}");
     let a_log = std::fs::read_to_string(shared.path().join("a.log")).unwrap();
     let b_log = std::fs::read_to_string(shared.path().join("b.log")).unwrap();
     assert!(a_log.contains("generation finished") && b_log.contains("generation finished"), "both did work");

@@ -242,8 +242,16 @@ impl GenerationsApi {
         /// until the job starts, never stored, never logged.
         #[oai(name = "X-Provider-Key")]
         provider_key: Header<Option<String>>,
+        /// Your unique key for this request (1–255 printable ASCII characters, e.g. a UUID). A
+        /// retry with the same key and the same body returns the first request's generation,
+        /// on any replica, for 24 hours; the same key with another body is a 422.
+        #[oai(name = "Idempotency-Key")]
+        idempotency_key: Header<Option<String>>,
     ) -> Result<CreateGenerationResponse, ApiError> {
+        use poem_openapi::types::ToJSON;
         let app = app(&self.app);
+        let idempotency =
+            crate::service::Idempotency::new("POST /v1/generations", idempotency_key.0, &body.0.to_json_string())?;
         let b = body.0;
         let input = NewGeneration {
             prompt: Some(b.prompt),
@@ -267,7 +275,7 @@ impl GenerationsApi {
             return_base64: b.return_base64,
             provider_key: provider_key.0.map(crate::config::Secret::new),
         };
-        let mut view = app.create_generation(input).await?;
+        let mut view = app.create_generation(input, idempotency.as_ref()).await?;
         if let Some(wait) = prefer_wait(prefer.0.as_deref()) {
             let wait = wait.min(app.config.limits.max_wait_seconds);
             view = app.wait_for_generation(&view.row.id, Duration::from_secs(wait)).await?;

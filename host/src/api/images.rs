@@ -1,7 +1,7 @@
 //! `/v1/images`: image records and their files.
 
 use chrono::{DateTime, Utc};
-use poem_openapi::param::{Path, Query};
+use poem_openapi::param::{Header, Path, Query};
 use poem_openapi::payload::{Binary, Json};
 use poem_openapi::{ApiResponse, Object, OpenApi, ResponseContent, Union};
 use serde::Deserialize;
@@ -319,7 +319,19 @@ impl ImagesApi {
     /// `validation_error` naming `operations[i].field` and nothing is stored. 404 for an unknown
     /// image, 502 `plugin_error` when a filter plugin fails.
     #[oai(path = "/v1/images/:id/edits", method = "post", operation_id = "create_image_edit")]
-    async fn edit(&self, id: Path<String>, body: JsonBody<EditRequest>) -> Result<EditResponse, ApiError> {
+    async fn edit(
+        &self,
+        id: Path<String>,
+        body: JsonBody<EditRequest>,
+        /// Your unique key for this request (1–255 printable ASCII characters). A retry with the
+        /// same key, image and body returns the first request's image for 24 hours; the same
+        /// key with another request is a 422.
+        #[oai(name = "Idempotency-Key")]
+        idempotency_key: Header<Option<String>>,
+    ) -> Result<EditResponse, ApiError> {
+        use poem_openapi::types::ToJSON;
+        let request = format!("{} {}", id.0, body.0.to_json_string());
+        let idempotency = crate::service::Idempotency::new("POST /v1/images/{id}/edits", idempotency_key.0, &request)?;
         let ops = body
             .0
             .operations
@@ -335,7 +347,7 @@ impl ImagesApi {
                 }
             })
             .collect();
-        let row = app(&self.app).edit_image(&id, ops, body.0.output_format).await?;
+        let row = app(&self.app).edit_image(&id, ops, body.0.output_format, idempotency.as_ref()).await?;
         let location = format!("/v1/images/{}", row.id);
         Ok(EditResponse::Created(Json(row.into()), location))
     }

@@ -144,6 +144,31 @@ pub struct ClaimRequest<'a> {
     pub foreign_pins_before: i64,
 }
 
+/// How long an `Idempotency-Key` is remembered: 24 hours, in ms.
+pub const IDEMPOTENCY_TTL_MS: i64 = 24 * 3600 * 1000;
+
+/// A client's `Idempotency-Key` on one creating request.
+#[derive(Clone, Debug)]
+pub struct IdempotencyKey<'a> {
+    /// Whose key on which route: `"<owner or anonymous> <METHOD> <route>"`.
+    pub scope: &'a str,
+    /// The client's key.
+    pub key: &'a str,
+    /// sha256 (hex) of what the request asked for.
+    pub request_hash: &'a str,
+    /// Unix ms now; keys older than [`IDEMPOTENCY_TTL_MS`] are forgotten.
+    pub now: i64,
+}
+
+/// What an earlier request with the same key made.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Replay {
+    /// The resource it created (`gen_…`, `img_…`).
+    pub resource_id: String,
+    /// Its request hash: equal means the same request, so the same answer.
+    pub request_hash: String,
+}
+
 /// Filter and page of a generation listing.
 #[derive(Clone, Debug, Default)]
 pub struct GenerationQuery {
@@ -204,6 +229,15 @@ pub trait GenerationDb: Send + Sync {
     async fn edits_of(&self, parent_id: &str) -> AppResult<Vec<ImageRow>>;
     /// Finish the job atomically; false (and nothing written) when it is no longer this worker's.
     async fn finish(&self, id: &str, worker: &str, outcome: &Outcome, timings_json: &str, now: i64) -> AppResult<bool>;
+    /// The resource an earlier request with this key created, if the key is remembered.
+    async fn idempotent_replay(&self, key: &IdempotencyKey<'_>) -> AppResult<Option<Replay>>;
+    /// [`GenerationDb::insert_generation`] under an idempotency key, atomically: either the key
+    /// is new and both are stored (`None`), or nothing is stored and the earlier request's
+    /// resource is returned. Concurrent requests with one key (on any replica) store one.
+    async fn insert_generation_once(&self, row: &GenerationRow, key: &IdempotencyKey<'_>) -> AppResult<Option<Replay>>;
+    /// [`GenerationDb::insert_image`] under an idempotency key; as
+    /// [`GenerationDb::insert_generation_once`].
+    async fn insert_image_once(&self, image: &ImageRow, key: &IdempotencyKey<'_>) -> AppResult<Option<Replay>>;
     /// Tell the other replicas something on [`EVENTS_CHANNEL`] (PostgreSQL `NOTIFY`, at most
     /// 7999 bytes of payload). A no-op where the database has no such thing (SQLite: the
     /// other processes poll).

@@ -208,7 +208,112 @@ macro_rules! shared_generation_db {
                 Ok(true)
             }
 
+            async fn idempotent_replay(
+                &self,
+                k: &$crate::db::IdempotencyKey<'_>,
+            ) -> $crate::error::AppResult<Option<$crate::db::Replay>> {
+                let mut conn = self.pool.acquire().await?;
+                find_key(&mut conn, k).await
+            }
+
+            async fn insert_generation_once(
+                &self,
+                g: &$crate::db::GenerationRow,
+                k: &$crate::db::IdempotencyKey<'_>,
+            ) -> $crate::error::AppResult<Option<$crate::db::Replay>> {
+                let mut tx = self.pool.begin().await?;
+                if let Some(replay) = take_key(&mut *tx, k, &g.id).await? {
+                    tx.rollback().await?;
+                    return Ok(Some(replay));
+                }
+                sqlx::query(
+                    "INSERT INTO generations (id, owner_id, status, model, request_json, metadata_json, progress, \
+                     stage, attempts, max_attempts, created_at, pinned_to) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+                )
+                .bind(&g.id)
+                .bind(&g.owner_id)
+                .bind(&g.status)
+                .bind(&g.model)
+                .bind(&g.request_json)
+                .bind(&g.metadata_json)
+                .bind(g.progress)
+                .bind(&g.stage)
+                .bind(g.attempts)
+                .bind(g.max_attempts)
+                .bind(g.created_at)
+                .bind(&g.pinned_to)
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok(None)
+            }
+
+            async fn insert_image_once(
+                &self,
+                image: &$crate::db::ImageRow,
+                k: &$crate::db::IdempotencyKey<'_>,
+            ) -> $crate::error::AppResult<Option<$crate::db::Replay>> {
+                let mut tx = self.pool.begin().await?;
+                if let Some(replay) = take_key(&mut *tx, k, &image.id).await? {
+                    tx.rollback().await?;
+                    return Ok(Some(replay));
+                }
+                insert_image(&mut *tx, image).await?;
+                tx.commit().await?;
+                Ok(None)
+            }
+
             $($extra)*
+        }
+
+        /// The live (not expired) record of a key, if any.
+        async fn find_key(
+            conn: &mut $conn,
+            k: &$crate::db::IdempotencyKey<'_>,
+        ) -> $crate::error::AppResult<Option<$crate::db::Replay>> {
+            let found: Option<(String, String)> = sqlx::query_as(
+                "SELECT resource_id, request_hash FROM idempotency_keys \
+                 WHERE scope = $1 AND key = $2 AND created_at >= $3",
+            )
+            .bind(k.scope)
+            .bind(k.key)
+            .bind(k.now - $crate::db::IDEMPOTENCY_TTL_MS)
+            .fetch_optional(&mut *conn)
+            .await?;
+            Ok(found.map(|(resource_id, request_hash)| $crate::db::Replay { resource_id, request_hash }))
+        }
+
+        /// Record `resource_id` under the key unless a live record exists (returned instead).
+        /// Expired records are dropped first. The insert's conflict check makes concurrent
+        /// takers of one key wait for the first transaction and then see its record.
+        async fn take_key(
+            conn: &mut $conn,
+            k: &$crate::db::IdempotencyKey<'_>,
+            resource_id: &str,
+        ) -> $crate::error::AppResult<Option<$crate::db::Replay>> {
+            sqlx::query("DELETE FROM idempotency_keys WHERE created_at < $1")
+                .bind(k.now - $crate::db::IDEMPOTENCY_TTL_MS)
+                .execute(&mut *conn)
+                .await?;
+            let r = sqlx::query(
+                "INSERT INTO idempotency_keys (scope, key, request_hash, resource_id, created_at) \
+                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT (scope, key) DO NOTHING",
+            )
+            .bind(k.scope)
+            .bind(k.key)
+            .bind(k.request_hash)
+            .bind(resource_id)
+            .bind(k.now)
+            .execute(&mut *conn)
+            .await?;
+            if r.rows_affected() == 1 {
+                return Ok(None);
+            }
+            let found = find_key(conn, k).await?;
+            Ok(Some(found.ok_or_else(|| {
+                $crate::error::AppError::Internal(anyhow::anyhow!("idempotency key conflict without a record"))
+            })?))
         }
 
         async fn insert_image(conn: &mut $conn, i: &$crate::db::ImageRow) -> $crate::error::AppResult<()> {

@@ -74,8 +74,19 @@ fn field(i: usize, name: &str, message: impl Into<String>) -> FieldError {
 impl App {
     /// Apply `ops` to image `id` and store the result as a new image.
     #[tracing::instrument(skip_all, fields(image_id = %id, operations = ops.len()))]
-    pub async fn edit_image(&self, id: &str, ops: Vec<EditOp>, output_format: Option<String>) -> AppResult<ImageRow> {
+    pub async fn edit_image(
+        &self,
+        id: &str,
+        ops: Vec<EditOp>,
+        output_format: Option<String>,
+        idempotency: Option<&super::Idempotency>,
+    ) -> AppResult<ImageRow> {
         let source = self.get_image(id).await?;
+        if let Some(idem) = idempotency
+            && let Some(replay) = self.db.idempotent_replay(&idem.db_key(now_ms())).await?
+        {
+            return self.get_image(&idem.check(replay)?).await;
+        }
         let mut errors = Vec::new();
         if ops.is_empty() || ops.len() > MAX_OPERATIONS {
             errors.push(FieldError {
@@ -267,7 +278,18 @@ impl App {
             style: source.style.clone(),
             archetype: source.archetype.clone(),
         };
-        self.db.insert_image(&row).await?;
+        match idempotency {
+            None => self.db.insert_image(&row).await?,
+            Some(idem) => {
+                if let Some(replay) = self.db.insert_image_once(&row, &idem.db_key(now_ms())).await? {
+                    // A concurrent request with the same key stored its image first.
+                    if let Err(e) = self.blobs.delete(&row.blob_key).await {
+                        tracing::warn!(error = ?e, key = %row.blob_key, "removing a duplicate edit's file failed");
+                    }
+                    return self.get_image(&idem.check(replay)?).await;
+                }
+            }
+        }
         tracing::info!(new_image = %row.id, "image edited");
         Ok(row)
     }

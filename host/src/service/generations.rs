@@ -354,7 +354,16 @@ impl App {
 
     /// Validate and queue a generation; returns its view (status `queued`).
     #[tracing::instrument(skip_all, fields(generation_id))]
-    pub async fn create_generation(&self, input: NewGeneration) -> AppResult<GenerationView> {
+    pub async fn create_generation(
+        &self,
+        input: NewGeneration,
+        idempotency: Option<&super::Idempotency>,
+    ) -> AppResult<GenerationView> {
+        if let Some(idem) = idempotency
+            && let Some(replay) = self.db.idempotent_replay(&idem.db_key(now_ms())).await?
+        {
+            return self.get_generation(&idem.check(replay)?).await;
+        }
         let (mut input, styling, errors) = self.style_request(input).await?;
         let caller_key = input.provider_key.clone();
         if let Some(key) = &caller_key
@@ -390,7 +399,16 @@ impl App {
             completed_at: None,
             pinned_to,
         };
-        self.db.insert_generation(&row).await?;
+        match idempotency {
+            None => self.db.insert_generation(&row).await?,
+            Some(idem) => {
+                if let Some(replay) = self.db.insert_generation_once(&row, &idem.db_key(now_ms())).await? {
+                    // A concurrent request with the same key won; this one stored nothing.
+                    self.caller_keys.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
+                    return self.get_generation(&idem.check(replay)?).await;
+                }
+            }
+        }
         tracing::info!(model = %spec.model, width = spec.width, height = spec.height, n = spec.n, "generation queued");
         self.publish(&id, "queued", 0.0, "queued");
         self.wake.notify_waiters();

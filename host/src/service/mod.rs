@@ -10,6 +10,7 @@ use std::sync::Arc;
 use crate::blobs::BlobStore;
 use crate::config::Config;
 use crate::db::GenerationDb;
+use crate::error::{AppError, AppResult};
 use crate::plugins::Registry;
 
 /// Everything the services share. Cheap to clone.
@@ -88,6 +89,52 @@ impl App {
             })
         };
         Ok(vec![outgoing, incoming])
+    }
+}
+
+/// A creating request's `Idempotency-Key`, with a fingerprint of what the request asked for.
+///
+/// The same key with the same request returns the first request's resource (on any replica,
+/// for 24 hours); the same key with a different request is refused (422 naming
+/// `Idempotency-Key`).
+#[derive(Clone, Debug)]
+pub struct Idempotency {
+    scope: String,
+    key: String,
+    request_hash: String,
+}
+
+impl Idempotency {
+    /// `key` as the client sent it (1–255 printable ASCII characters), on `route` (e.g.
+    /// `POST /v1/generations`), for a request whose canonical form is `request`.
+    pub fn new(route: &str, key: Option<String>, request: &str) -> AppResult<Option<Self>> {
+        use sha2::Digest;
+        let Some(key) = key else { return Ok(None) };
+        if key.is_empty() || key.len() > 255 || !key.bytes().all(|b| b.is_ascii_graphic() || b == b' ') {
+            return Err(AppError::field("Idempotency-Key", "must be 1 to 255 printable ASCII characters"));
+        }
+        // Accounts will scope keys per owner; until then every caller shares one scope.
+        let scope = format!("anonymous {route}");
+        let request_hash = hex::encode(sha2::Sha256::digest(request.as_bytes()));
+        Ok(Some(Self { scope, key, request_hash }))
+    }
+
+    /// The key as the database stores it, at `now`.
+    pub fn db_key(&self, now: i64) -> crate::db::IdempotencyKey<'_> {
+        crate::db::IdempotencyKey { scope: &self.scope, key: &self.key, request_hash: &self.request_hash, now }
+    }
+
+    /// The earlier resource when `replay` is of this same request; 422 when the key was used
+    /// for another one.
+    pub fn check(&self, replay: crate::db::Replay) -> AppResult<String> {
+        if replay.request_hash == self.request_hash {
+            Ok(replay.resource_id)
+        } else {
+            Err(AppError::field(
+                "Idempotency-Key",
+                "was already used with a different request; use a new key for a new request",
+            ))
+        }
     }
 }
 

@@ -248,3 +248,77 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     }
     out
 }
+
+fn post_with_key(s: &TestServer, path: &str, key: &str, body: &serde_json::Value) -> crate::Resp {
+    let r = reqwest::blocking::Client::new()
+        .post(format!("{}{path}", s.base))
+        .header("Idempotency-Key", key)
+        .json(body)
+        .send()
+        .unwrap();
+    let status = r.status().as_u16();
+    let headers = r.headers().clone();
+    crate::Resp { status, headers, bytes: r.bytes().unwrap().to_vec() }
+}
+
+#[test]
+fn an_idempotency_key_makes_retries_safe() {
+    let s = shared();
+    let key = easel::service::new_id("idem");
+    let body = small("idempotent harbour");
+    let first = post_with_key(s, "/v1/generations", &key, &body);
+    assert_eq!(first.status, 202);
+    let id = first.json()["id"].as_str().unwrap().to_string();
+    // Retries, even concurrent ones, get the same generation.
+    let ids: Vec<String> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..6)
+            .map(|_| {
+                scope.spawn(|| {
+                    post_with_key(s, "/v1/generations", &key, &body).json()["id"].as_str().unwrap().to_string()
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert!(ids.iter().all(|i| *i == id), "{ids:?} vs {id}");
+    // Another body with the same key is refused, naming the header; nothing is stored.
+    let other = post_with_key(s, "/v1/generations", &key, &small("something else"));
+    let problem = other.problem(422, "validation_error");
+    assert_eq!(problem["errors"][0]["field"], "Idempotency-Key", "{problem}");
+    // A fresh key under concurrency: exactly one generation among racing first requests.
+    let racing = easel::service::new_id("idem");
+    let body = small("racing lighthouse");
+    let ids: Vec<String> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..6)
+            .map(|_| {
+                scope.spawn(|| {
+                    post_with_key(s, "/v1/generations", &racing, &body).json()["id"].as_str().unwrap().to_string()
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert!(ids.windows(2).all(|w| w[0] == w[1]), "{ids:?}");
+    let listed = s.get("/v1/generations?limit=100").json();
+    let n = listed["items"].as_array().unwrap().iter().filter(|g| g["prompt"] == "racing lighthouse").count();
+    assert_eq!(n, 1, "one generation stored");
+    // Keys are checked.
+    post_with_key(s, "/v1/generations", &"k".repeat(256), &small("x")).problem(422, "validation_error");
+    assert_eq!(s.poll(&id)["status"], "succeeded");
+}
+
+#[test]
+fn an_idempotency_key_makes_edit_retries_safe() {
+    let s = shared();
+    let g = s.generate(small("edit me once"));
+    let path = format!("/v1/images/{}/edits", g["images"][0]["id"].as_str().unwrap());
+    let key = easel::service::new_id("idem");
+    let body = serde_json::json!({ "operations": [{ "type": "flip", "direction": "horizontal" }] });
+    let first = post_with_key(s, &path, &key, &body);
+    assert_eq!(first.status, 201, "{}", String::from_utf8_lossy(&first.bytes));
+    let again = post_with_key(s, &path, &key, &body);
+    assert_eq!(again.json()["id"], first.json()["id"]);
+    assert_eq!(s.get(&path).json()["items"].as_array().unwrap().len(), 1, "one edit stored");
+    let other = serde_json::json!({ "operations": [{ "type": "flip", "direction": "vertical" }] });
+    post_with_key(s, &path, &key, &other).problem(422, "validation_error");
+}
