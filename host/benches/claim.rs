@@ -16,41 +16,20 @@ use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use easel::config::{Config, Overrides, Secret};
-use easel::db::{ClaimRequest, GenerationDb, GenerationRow};
-
-fn row(i: usize, now: i64) -> GenerationRow {
-    GenerationRow {
-        id: easel::service::new_id("gen"),
-        owner_id: None,
-        status: "queued".into(),
-        model: "local/procedural".into(),
-        request_json: format!("{{\"prompt\":\"bench {i}\"}}"),
-        metadata_json: "{}".into(),
-        progress: 0.0,
-        stage: Some("queued".into()),
-        attempts: 0,
-        max_attempts: 3,
-        error_code: None,
-        error_message: None,
-        provider_metadata_json: None,
-        timings_json: None,
-        created_at: now,
-        started_at: None,
-        completed_at: None,
-        pinned_to: None,
-    }
-}
+use easel::db::{ClaimRequest, GenerationDb};
 
 async fn filled(config: &Config, queued: usize) -> Arc<dyn GenerationDb> {
     let db = easel::db::connect(config).await.unwrap();
     let now = easel::service::now_ms();
     let per_task = queued / 8;
     let tasks: Vec<_> = (0..8)
-        .map(|t| {
+        .map(|_| {
             let db = Arc::clone(&db);
             tokio::spawn(async move {
-                for i in 0..per_task {
-                    db.insert_generation(&row(t * per_task + i, now)).await.unwrap();
+                for _ in 0..per_task {
+                    db.insert_generation(&backends::queued_row(easel::service::new_id("gen"), None, now))
+                        .await
+                        .unwrap();
                 }
             })
         })

@@ -116,6 +116,30 @@ pub fn stored_text(config: &Config) -> Vec<u8> {
     out
 }
 
+/// A queued generation row as a worker would find it (the request is not meant to run).
+pub fn queued_row(id: String, pinned_to: Option<&str>, created_at: i64) -> easel::db::GenerationRow {
+    easel::db::GenerationRow {
+        id,
+        owner_id: None,
+        status: "queued".into(),
+        model: "local/procedural".into(),
+        request_json: "{}".into(),
+        metadata_json: "{}".into(),
+        progress: 0.0,
+        stage: Some("queued".into()),
+        attempts: 0,
+        max_attempts: 3,
+        error_code: None,
+        error_message: None,
+        provider_metadata_json: None,
+        timings_json: None,
+        created_at,
+        started_at: None,
+        completed_at: None,
+        pinned_to: pinned_to.map(str::to_string),
+    }
+}
+
 /// Credentials the S3 test server requires (requests are SigV4-checked).
 pub const S3_ACCESS_KEY: &str = "easel-test";
 /// See [`S3_ACCESS_KEY`].

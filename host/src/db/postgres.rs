@@ -11,7 +11,7 @@ use sqlx::PgPool;
 use sqlx::postgres::{PgConnectOptions, PgListener, PgPoolOptions};
 
 use super::EVENTS_CHANNEL;
-use super::shared::CLAIMABLE;
+use super::shared::claim_sql;
 
 /// Migrations embedded in the binary, applied at start-up. `Migrator::run` takes a
 /// PostgreSQL advisory lock, so replicas starting together migrate once.
@@ -53,15 +53,7 @@ impl Postgres {
 
 /// The subquery locks the chosen row and skips rows other claims hold, so each concurrent
 /// claim gets a different job without waiting; the outer UPDATE then takes it.
-static CLAIM_SQL: LazyLock<String> = LazyLock::new(|| {
-    format!(
-        "UPDATE generations SET status = 'running', lease_owner = $1, lease_expires_at = $2, \
-           attempts = attempts + 1, started_at = COALESCE(started_at, $3), stage = 'claimed' \
-         WHERE id = (SELECT id FROM generations WHERE {CLAIMABLE} \
-                     ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED) \
-         RETURNING id, request_json, attempts, max_attempts"
-    )
-});
+static CLAIM_SQL: LazyLock<String> = LazyLock::new(|| claim_sql("FOR UPDATE SKIP LOCKED"));
 
 shared_generation_db!(
     Postgres,

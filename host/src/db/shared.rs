@@ -16,6 +16,18 @@ pub(super) const CLAIMABLE: &str = "status IN ('queued', 'running', 'retrying') 
      AND (status = 'queued' OR lease_expires_at < $3) \
      AND (pinned_to IS NULL OR pinned_to = $4 OR created_at < $5)";
 
+/// The claim statement: take the first [`CLAIMABLE`] job by id, with `lock` after the
+/// subquery (PostgreSQL: `FOR UPDATE SKIP LOCKED`; SQLite needs none, its writer is single).
+/// Binds: $1 worker, $2 lease until, $3 now, $4 replica, $5 foreign pins before.
+pub(super) fn claim_sql(lock: &str) -> String {
+    format!(
+        "UPDATE generations SET status = 'running', lease_owner = $1, lease_expires_at = $2, \
+           attempts = attempts + 1, started_at = COALESCE(started_at, $3), stage = 'claimed' \
+         WHERE id = (SELECT id FROM generations WHERE {CLAIMABLE} ORDER BY id LIMIT 1 {lock}) \
+         RETURNING id, request_json, attempts, max_attempts"
+    )
+}
+
 /// Implements [`super::GenerationDb`] for a backend struct with a `pool` field.
 ///
 /// `claim` is the backend's claim statement (binds: $1 worker, $2 lease until, $3 now,
@@ -31,26 +43,8 @@ macro_rules! shared_generation_db {
             }
 
             async fn insert_generation(&self, g: &$crate::db::GenerationRow) -> $crate::error::AppResult<()> {
-                sqlx::query(
-                    "INSERT INTO generations (id, owner_id, status, model, request_json, metadata_json, progress, \
-                     stage, attempts, max_attempts, created_at, pinned_to) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
-                )
-                .bind(&g.id)
-                .bind(&g.owner_id)
-                .bind(&g.status)
-                .bind(&g.model)
-                .bind(&g.request_json)
-                .bind(&g.metadata_json)
-                .bind(g.progress)
-                .bind(&g.stage)
-                .bind(g.attempts)
-                .bind(g.max_attempts)
-                .bind(g.created_at)
-                .bind(&g.pinned_to)
-                .execute(&self.pool)
-                .await?;
-                Ok(())
+                let mut conn = self.pool.acquire().await?;
+                insert_generation(&mut conn, g).await
             }
 
             async fn get_generation(
@@ -226,25 +220,7 @@ macro_rules! shared_generation_db {
                     tx.rollback().await?;
                     return Ok(Some(replay));
                 }
-                sqlx::query(
-                    "INSERT INTO generations (id, owner_id, status, model, request_json, metadata_json, progress, \
-                     stage, attempts, max_attempts, created_at, pinned_to) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
-                )
-                .bind(&g.id)
-                .bind(&g.owner_id)
-                .bind(&g.status)
-                .bind(&g.model)
-                .bind(&g.request_json)
-                .bind(&g.metadata_json)
-                .bind(g.progress)
-                .bind(&g.stage)
-                .bind(g.attempts)
-                .bind(g.max_attempts)
-                .bind(g.created_at)
-                .bind(&g.pinned_to)
-                .execute(&mut *tx)
-                .await?;
+                insert_generation(&mut *tx, g).await?;
                 tx.commit().await?;
                 Ok(None)
             }
@@ -314,6 +290,29 @@ macro_rules! shared_generation_db {
             Ok(Some(found.ok_or_else(|| {
                 $crate::error::AppError::Internal(anyhow::anyhow!("idempotency key conflict without a record"))
             })?))
+        }
+
+        async fn insert_generation(conn: &mut $conn, g: &$crate::db::GenerationRow) -> $crate::error::AppResult<()> {
+            sqlx::query(
+                "INSERT INTO generations (id, owner_id, status, model, request_json, metadata_json, progress, \
+                 stage, attempts, max_attempts, created_at, pinned_to) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+            )
+            .bind(&g.id)
+            .bind(&g.owner_id)
+            .bind(&g.status)
+            .bind(&g.model)
+            .bind(&g.request_json)
+            .bind(&g.metadata_json)
+            .bind(g.progress)
+            .bind(&g.stage)
+            .bind(g.attempts)
+            .bind(g.max_attempts)
+            .bind(g.created_at)
+            .bind(&g.pinned_to)
+            .execute(&mut *conn)
+            .await?;
+            Ok(())
         }
 
         async fn insert_image(conn: &mut $conn, i: &$crate::db::ImageRow) -> $crate::error::AppResult<()> {

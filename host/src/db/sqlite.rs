@@ -10,7 +10,7 @@ use anyhow::Context;
 use sqlx::SqlitePool;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
-use super::shared::CLAIMABLE;
+use super::shared::claim_sql;
 
 /// Migrations embedded in the binary, applied at start-up.
 pub static MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlite");
@@ -51,14 +51,7 @@ impl Sqlite {
 
 /// One statement, so SQLite's single writer makes it atomic: no two workers (in any process
 /// sharing the file) get one job.
-static CLAIM_SQL: LazyLock<String> = LazyLock::new(|| {
-    format!(
-        "UPDATE generations SET status = 'running', lease_owner = $1, lease_expires_at = $2, \
-           attempts = attempts + 1, started_at = COALESCE(started_at, $3), stage = 'claimed' \
-         WHERE id = (SELECT id FROM generations WHERE {CLAIMABLE} ORDER BY id LIMIT 1) \
-         RETURNING id, request_json, attempts, max_attempts"
-    )
-});
+static CLAIM_SQL: LazyLock<String> = LazyLock::new(|| claim_sql(""));
 
 shared_generation_db!(
     Sqlite,

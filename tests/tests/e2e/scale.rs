@@ -8,34 +8,11 @@ use std::sync::Arc;
 use bytes::Bytes;
 use easel::blobs::BlobStore;
 use easel::config::{BlobsConfig, Config, Overrides, Secret};
-use easel::db::{ClaimRequest, GenerationDb, GenerationRow};
+use easel::db::{ClaimRequest, GenerationDb};
 use serde_json::json;
 
-use crate::backends::{self, S3_ACCESS_KEY, S3_SECRET_KEY};
+use crate::backends::{self, S3_ACCESS_KEY, S3_SECRET_KEY, queued_row as queued};
 use crate::{TestServer, shared, small};
-
-fn queued(id: String, pinned_to: Option<&str>, created_at: i64) -> GenerationRow {
-    GenerationRow {
-        id,
-        owner_id: None,
-        status: "queued".into(),
-        model: "local/procedural".into(),
-        request_json: "{}".into(),
-        metadata_json: "{}".into(),
-        progress: 0.0,
-        stage: Some("queued".into()),
-        attempts: 0,
-        max_attempts: 3,
-        error_code: None,
-        error_message: None,
-        provider_metadata_json: None,
-        timings_json: None,
-        created_at,
-        started_at: None,
-        completed_at: None,
-        pinned_to: pinned_to.map(str::to_string),
-    }
-}
 
 /// A database of its own on the suite's backend (SQLite file or PostgreSQL database).
 fn fresh_db(rt: &tokio::runtime::Runtime) -> (Arc<dyn GenerationDb>, tempfile::TempDir) {
