@@ -91,6 +91,19 @@ impl BlobStore {
         }
     }
 
+    /// Remove every object whose key starts with `prefix` (e.g. `images/gen_…/`).
+    pub async fn delete_prefix(&self, prefix: &str) -> AppResult<()> {
+        use futures_util::StreamExt;
+        let mut listing = self.inner.list(Some(&ObjectPath::from(prefix)));
+        while let Some(meta) = listing.next().await {
+            match self.inner.delete(&meta?.location).await {
+                Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(())
+    }
+
     /// The bytes under `key`.
     pub async fn get(&self, key: &str) -> AppResult<Bytes> {
         Ok(self.inner.get(&ObjectPath::from(key)).await?.bytes().await?)

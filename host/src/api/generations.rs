@@ -1,4 +1,4 @@
-//! `/v1/generations`: create (optionally waiting), get, list, and the progress stream.
+//! `/v1/generations`: create (optionally waiting), get, list, cancel, and the progress stream.
 
 use std::time::Duration;
 
@@ -295,6 +295,17 @@ impl GenerationsApi {
     async fn get(&self, id: Path<String>) -> Result<Json<Generation>, ApiError> {
         let app = app(&self.app);
         Ok(Json(with_base64(app, app.get_generation(&id).await?).await?))
+    }
+
+    /// Cancel a generation.
+    ///
+    /// Allowed while it is `queued`, `running` or `retrying`: a queued job never starts; a
+    /// running one is abandoned (on whichever replica runs it) and nothing it made is stored.
+    /// Returns the generation, now `canceled`; waiters and event streams see the `canceled`
+    /// event. 404 `not_found` for an unknown id; 409 `invalid_state` when it already finished.
+    #[oai(path = "/v1/generations/:id/cancel", method = "post", operation_id = "cancel_generation")]
+    async fn cancel(&self, id: Path<String>) -> Result<Json<Generation>, ApiError> {
+        Ok(Json(app(&self.app).cancel_generation(&id).await?.into()))
     }
 
     /// Stream a generation's progress as Server-Sent Events.

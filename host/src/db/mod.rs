@@ -229,6 +229,10 @@ pub trait GenerationDb: Send + Sync {
     async fn edits_of(&self, parent_id: &str) -> AppResult<Vec<ImageRow>>;
     /// Finish the job atomically; false (and nothing written) when it is no longer this worker's.
     async fn finish(&self, id: &str, worker: &str, outcome: &Outcome, timings_json: &str, now: i64) -> AppResult<bool>;
+    /// Cancel a job that has not finished (queued, running or retrying): it becomes `canceled`
+    /// and its lease is released, so its worker can neither renew nor finish it. False when it
+    /// does not exist or has already finished.
+    async fn cancel(&self, id: &str, now: i64) -> AppResult<bool>;
     /// The resource an earlier request with this key created, if the key is remembered.
     async fn idempotent_replay(&self, key: &IdempotencyKey<'_>) -> AppResult<Option<Replay>>;
     /// [`GenerationDb::insert_generation`] under an idempotency key, atomically: either the key

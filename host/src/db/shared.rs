@@ -202,6 +202,19 @@ macro_rules! shared_generation_db {
                 Ok(true)
             }
 
+            async fn cancel(&self, id: &str, now: i64) -> $crate::error::AppResult<bool> {
+                let r = sqlx::query(
+                    "UPDATE generations SET status = 'canceled', stage = 'canceled', completed_at = $1, \
+                       lease_owner = NULL, lease_expires_at = NULL \
+                     WHERE id = $2 AND status IN ('queued', 'running', 'retrying')",
+                )
+                .bind(now)
+                .bind(id)
+                .execute(&self.pool)
+                .await?;
+                Ok(r.rows_affected() == 1)
+            }
+
             async fn idempotent_replay(
                 &self,
                 k: &$crate::db::IdempotencyKey<'_>,

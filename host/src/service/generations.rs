@@ -505,6 +505,26 @@ impl App {
         self.view(row).await
     }
 
+    /// Cancel a generation that is queued, running or retrying; returns it, now `canceled`.
+    ///
+    /// A queued job never starts. A running one is abandoned by its worker (on this replica at
+    /// once, on another within a heartbeat or at once where the database relays events); what
+    /// it was making is not stored. 404 for an unknown id; 409 `invalid_state` when it has
+    /// already finished.
+    pub async fn cancel_generation(&self, id: &str) -> AppResult<GenerationView> {
+        if !self.db.cancel(id, now_ms()).await? {
+            let view = self.get_generation(id).await?;
+            return Err(AppError::coded(
+                crate::error::ErrorCode::InvalidState,
+                format!("generation {id:?} has already {} and cannot be canceled", view.row.status),
+            ));
+        }
+        self.caller_keys.lock().unwrap_or_else(|e| e.into_inner()).remove(id);
+        tracing::info!(generation_id = %id, "generation canceled");
+        self.publish(id, "canceled", 0.0, "canceled");
+        self.get_generation(id).await
+    }
+
     /// Newest first; returns the page and the cursor of the next page.
     pub async fn list_generations(
         &self,

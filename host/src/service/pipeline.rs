@@ -114,9 +114,33 @@ impl App {
         }
         self.publish(&job.id, "running", 0.0, "claimed");
 
-        let heartbeat = self.spawn_heartbeat(worker, &job.id);
-        let result = self.execute(worker, &job, &mut timings).await;
+        // Stop working on the job as soon as it is no longer ours: canceled (this replica's
+        // event, another replica's relayed one, or a refused heartbeat) or taken over.
+        let (lost_tx, lost_rx) = tokio::sync::oneshot::channel();
+        let heartbeat = self.spawn_heartbeat(worker, &job.id, lost_tx);
+        let mut events = self.events.subscribe();
+        let canceled = async {
+            loop {
+                match events.recv().await {
+                    Ok(e) if e.id == job.id && e.status == "canceled" => return,
+                    Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => std::future::pending().await,
+                }
+            }
+        };
+        let result = tokio::select! {
+            r = self.execute(worker, &job, &mut timings) => Some(r),
+            _ = canceled => None,
+            _ = lost_rx => None,
+        };
         heartbeat.abort();
+        let Some(result) = result else {
+            // Whatever the plugin call still running in the background returns is dropped;
+            // files it already wrote are removed (no row points at them).
+            tracing::info!("stopped: the generation was canceled or is no longer this worker's");
+            self.remove_partial_files(&job.id).await;
+            return;
+        };
 
         timings.insert("total_ms", started.elapsed().as_millis() as u64);
         let outcome = match result {
@@ -144,7 +168,20 @@ impl App {
         }
     }
 
-    fn spawn_heartbeat(&self, worker: &str, id: &str) -> tokio::task::JoinHandle<()> {
+    /// Remove the files a stopped job may have stored (`images/<id>/…`), unless a row points at
+    /// them (another worker finished the job after all).
+    async fn remove_partial_files(&self, id: &str) {
+        if matches!(self.db.images_of(id).await, Ok(images) if images.is_empty()) {
+            let _ = self.blobs.delete_prefix(&format!("images/{id}/")).await;
+        }
+    }
+
+    fn spawn_heartbeat(
+        &self,
+        worker: &str,
+        id: &str,
+        lost: tokio::sync::oneshot::Sender<()>,
+    ) -> tokio::task::JoinHandle<()> {
         let (app, worker, id) = (self.clone(), worker.to_string(), id.to_string());
         let lease_ms = app.config.jobs.lease_seconds as i64 * 1000;
         tokio::spawn(async move {
@@ -153,7 +190,10 @@ impl App {
                 tokio::time::sleep(every).await;
                 match app.db.heartbeat(&id, &worker, now_ms() + lease_ms).await {
                     Ok(true) => {}
-                    Ok(false) => return,
+                    Ok(false) => {
+                        let _ = lost.send(());
+                        return;
+                    }
                     Err(e) => tracing::warn!(error = ?e, "heartbeat failed"),
                 }
             }

@@ -1,5 +1,7 @@
 //! Misbehaving plugins are contained: the job fails with `plugin_error`, the server serves on.
 
+use std::time::Duration;
+
 use serde_json::json;
 
 use crate::{TestServer, install_fixture};
@@ -41,4 +43,46 @@ fn loop_hog_and_trap_fail_their_jobs_not_the_server() {
     assert_eq!(ok["status"], "succeeded", "{ok}");
     let local = server.generate(json!({ "prompt": "x", "width": 64, "height": 64 }));
     assert_eq!(local["status"], "succeeded");
+}
+
+#[test]
+fn cancel_stops_queued_and_running_jobs_and_keeps_them_canceled() {
+    let tmp = tempfile::tempdir().unwrap();
+    install_fixture(&tmp.path().join("plugins"), "misbehave", "fixture_misbehave.wasm");
+    // One worker: a job that loops (until its 1.5 s limit) holds it while another waits.
+    let server = TestServer::start_in(tmp.path(), |c| c.jobs.workers = 1);
+    let running = server.create(json!({ "prompt": "x", "model": "misbehave/loop", "width": 64, "height": 64 }));
+    let running = running["id"].as_str().unwrap().to_string();
+    let queued = server.create(json!({ "prompt": "never drawn", "width": 64, "height": 64 }));
+    let queued = queued["id"].as_str().unwrap().to_string();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while server.get(&format!("/v1/generations/{running}")).json()["status"] != "running" {
+        assert!(std::time::Instant::now() < deadline, "the loop job starts");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+
+    let r = server.post_json(&format!("/v1/generations/{queued}/cancel"), &json!({}));
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.bytes));
+    assert_eq!(r.json()["status"], "canceled");
+    let r = server.post_json(&format!("/v1/generations/{running}/cancel"), &json!({}));
+    assert_eq!(r.json()["status"], "canceled");
+
+    // The worker is free again at once (not after the loop's time limit), and a new job runs.
+    let next = server.generate(json!({ "prompt": "after the cancel", "width": 64, "height": 64 }));
+    assert_eq!(next["status"], "succeeded");
+    std::thread::sleep(Duration::from_millis(1800)); // past the loop's own 1.5 s limit
+    for id in [&running, &queued] {
+        let g = server.get(&format!("/v1/generations/{id}")).json();
+        assert_eq!(g["status"], "canceled", "stays canceled: {g}");
+        assert_eq!(g["images"], json!([]));
+    }
+    assert_eq!(server.get(&format!("/v1/generations/{queued}")).json()["attempts"], 0, "never started");
+    let events = String::from_utf8(server.get(&format!("/v1/generations/{running}/events")).bytes).unwrap();
+    assert!(events.contains("event: canceled"), "{events}");
+    // Finished generations cannot be canceled; unknown ones are 404.
+    server.post_json(&format!("/v1/generations/{running}/cancel"), &json!({})).problem(409, "invalid_state");
+    server
+        .post_json(&format!("/v1/generations/{}/cancel", next["id"].as_str().unwrap()), &json!({}))
+        .problem(409, "invalid_state");
+    server.post_json("/v1/generations/gen_missing/cancel", &json!({})).problem(404, "not_found");
 }
