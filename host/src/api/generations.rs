@@ -386,7 +386,11 @@ pub struct GenerationStreamEvent {
 /// Feed a stream: the current state, then each change (woken by this process's events, which
 /// include other replicas' when the database relays them, and re-reading at least every
 /// 500 ms otherwise) until the generation is final or the client has gone.
-async fn stream_generation(app: App, first: GenerationView, tx: tokio::sync::mpsc::Sender<GenerationStreamEvent>) {
+pub(crate) async fn stream_generation(
+    app: App,
+    first: GenerationView,
+    tx: tokio::sync::mpsc::Sender<GenerationStreamEvent>,
+) {
     let id = first.row.id.clone();
     let mut events = app.events.subscribe();
     let mut view = first;

@@ -9,6 +9,7 @@ pub mod models;
 pub mod plugins;
 pub mod problem;
 pub mod system;
+pub mod ws;
 
 use std::time::Instant;
 
@@ -66,12 +67,14 @@ pub fn spec_json() -> String {
 /// The whole HTTP application: routes plus middleware.
 pub fn routes(app: App) -> impl Endpoint<Output = Response> {
     let max_body = app.config.limits.max_body_bytes;
+    let app_for_ws = app.clone();
     let service = openapi_service(Some(app));
     let docs = service.swagger_ui();
     let spec = spec_json();
     Route::new()
         .nest("/", service)
         .nest("/docs", docs)
+        .at("/v1/ws", poem::get(ws::ws).data(app_for_ws))
         .at(
             "/openapi.json",
             poem::endpoint::make_sync(move |_| Response::builder().content_type("application/json").body(spec.clone())),

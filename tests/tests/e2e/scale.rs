@@ -210,3 +210,46 @@ fn replicas_hear_each_other_where_the_database_can_carry_it() {
         }
     });
 }
+
+#[test]
+fn a_websocket_follows_several_generations_to_their_end() {
+    use tungstenite::Message;
+    let s = shared();
+    let a = s.create(json!({ "prompt": "first socket", "width": 256, "height": 256, "seed": 1 }))["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let b = s.create(json!({ "prompt": "second socket", "width": 256, "height": 256, "seed": 2 }))["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let url = format!("{}/v1/ws", s.base.replace("http://", "ws://"));
+    let (mut socket, response) = tungstenite::connect(url).unwrap();
+    assert_eq!(response.status().as_u16(), 101);
+    for id in [&a, &b] {
+        socket.send(Message::text(json!({ "action": "subscribe", "generation_id": id }).to_string())).unwrap();
+    }
+    socket.send(Message::text(json!({ "action": "subscribe", "generation_id": "gen_missing" }).to_string())).unwrap();
+    socket.send(Message::text("not json")).unwrap();
+
+    let mut finals = HashSet::new();
+    let mut errors = Vec::new();
+    while finals.len() < 2 || errors.len() < 2 {
+        let msg = socket.read().unwrap();
+        let Message::Text(text) = msg else { continue };
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+        match v["type"].as_str().unwrap() {
+            "progress" => assert!(v["id"] == a.as_str() || v["id"] == b.as_str(), "{v}"),
+            "succeeded" => {
+                assert_eq!(v["generation"]["images"][0]["width"], 256, "{v}");
+                finals.insert(v["id"].as_str().unwrap().to_string());
+            }
+            "error" => errors.push(v),
+            other => panic!("unexpected {other}: {v}"),
+        }
+    }
+    assert_eq!(finals, HashSet::from([a, b]));
+    assert!(errors.iter().any(|e| e["code"] == "not_found" && e["generation_id"] == "gen_missing"), "{errors:?}");
+    assert!(errors.iter().any(|e| e["code"] == "validation_error"), "{errors:?}");
+    socket.close(None).unwrap();
+}
