@@ -7,10 +7,13 @@ set -euo pipefail
 port="${PGPORT:-55432}"
 run="${PGRUN:-/tmp/easel-ci-pg}"
 
-bindir() { ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n1; }
+bindir() { ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n1 || true; }
 as_owner() {
     if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
 }
+
+# The postgres user cannot enter root's directories: work from a neutral one.
+cd /
 
 if [ "${1:-}" = stop ]; then
     bin="$(bindir)"
@@ -32,7 +35,11 @@ rm -rf "$run"
 mkdir -p "$run"
 [ "$(id -u)" = 0 ] && chown postgres: "$run"
 as_owner "$bin/initdb" -D "$run/data" -U postgres --auth=trust --no-sync -E UTF8 >/dev/null
-as_owner "$bin/pg_ctl" -D "$run/data" -l "$run/log" -w -t 60 start -o \
+if ! as_owner "$bin/pg_ctl" -D "$run/data" -l "$run/log" -w -t 60 start -o \
     "-c listen_addresses=127.0.0.1 -p $port -k $run -c max_connections=400 -c fsync=off \
-     -c synchronous_commit=off -c full_page_writes=off -c shared_buffers=256MB" >&2
+     -c synchronous_commit=off -c full_page_writes=off -c shared_buffers=256MB" >&2; then
+    echo "PostgreSQL did not start (is port $port taken? set PGPORT); its log:" >&2
+    cat "$run/log" >&2 || true
+    exit 1
+fi
 echo "postgres://postgres@127.0.0.1:$port/postgres"

@@ -16,6 +16,7 @@ pub mod config;
 pub mod db;
 pub mod error;
 pub mod imaging;
+pub mod metrics;
 pub mod plugins;
 pub mod scaffold;
 pub mod server;

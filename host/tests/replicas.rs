@@ -39,7 +39,7 @@ fn spawn(config: &Config, data_dir: &Path, log: &Path) -> Replica {
         .env("EASEL_DATA_DIR", data_dir)
         .env("EASEL_DATABASE_URL", config.database_url())
         .env("EASEL_JOBS__WORKERS", "3")
-        .env("EASEL_JOBS__LEASE_SECONDS", "3")
+        .env("EASEL_JOBS__LEASE_SECONDS", "10")
         .env("EASEL_JOBS__POLL_INTERVAL_MS", "100")
         .env("EASEL_PLUGINS__WATCH", "false")
         .env("EASEL_LOG_FORMAT", "json")
@@ -165,7 +165,7 @@ fn two_replicas_share_the_queue_and_survive_a_sigkill() {
     a.child.wait().unwrap();
     assert_eq!(queued, 1, "work was still queued when A died, so A's workers held jobs");
 
-    // B finishes everything, A's claimed jobs after their 3 s lease.
+    // B finishes everything, A's claimed jobs after their 10 s lease.
     let mut results = HashMap::new();
     let deadline = Instant::now() + Duration::from_secs(300);
     for id in &ids {

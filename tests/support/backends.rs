@@ -204,7 +204,10 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
         let path = entry.path();
         if path.is_dir() {
             out.extend(walk(&path))
-        } else if !path.file_name().unwrap().to_string_lossy().starts_with('.') {
+        } else if !path.file_name().unwrap().to_string_lossy().starts_with('.')
+            // object_store's local staging files (`0.png#1`), left by a process killed mid-write
+            && !path.file_name().unwrap().to_string_lossy().contains('#')
+        {
             out.push(path)
         }
     }

@@ -384,8 +384,8 @@ pub struct GenerationStreamEvent {
 }
 
 /// Feed a stream: the current state, then each change (woken by this process's events, which
-/// include other replicas' when the database relays them, and re-reading at least every
-/// 500 ms otherwise) until the generation is final or the client has gone.
+/// include other replicas' when the database relays them, and re-reading every 2 s then, or
+/// every 500 ms where other processes can only be polled) until the generation is final or the client has gone.
 pub(crate) async fn stream_generation(
     app: App,
     first: GenerationView,
@@ -419,7 +419,12 @@ pub(crate) async fn stream_generation(
             }
             last = Some(state);
         }
-        let tick = tokio::time::sleep(Duration::from_millis(500));
+        // Where the database relays other replicas' events, re-reading is only a safety net.
+        let every = match app.db.kind() {
+            crate::config::DatabaseKind::Postgres => Duration::from_secs(2),
+            crate::config::DatabaseKind::Sqlite => Duration::from_millis(500),
+        };
+        let tick = tokio::time::sleep(every);
         tokio::pin!(tick);
         loop {
             tokio::select! {

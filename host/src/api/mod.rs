@@ -74,7 +74,8 @@ pub fn routes(app: App) -> impl Endpoint<Output = Response> {
     Route::new()
         .nest("/", service)
         .nest("/docs", docs)
-        .at("/v1/ws", poem::get(ws::ws).data(app_for_ws))
+        .at("/v1/ws", poem::get(ws::ws).data(app_for_ws.clone()))
+        .at("/metrics", poem::get(system::metrics).data(app_for_ws))
         .at(
             "/openapi.json",
             poem::endpoint::make_sync(move |_| Response::builder().content_type("application/json").body(spec.clone())),
@@ -108,7 +109,12 @@ async fn request_middleware<E: Endpoint>(next: E, req: Request) -> poem::Result<
         response.headers_mut().insert("x-request-id", value);
     }
     let status = response.status().as_u16();
-    let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let elapsed = started.elapsed().as_secs_f64();
+    let route = crate::metrics::route_template(&path);
+    let metrics = &crate::metrics::METRICS;
+    metrics.http_requests.with_label_values(&[method.as_str(), &route, &status.to_string()]).inc();
+    metrics.http_duration.with_label_values(&[method.as_str(), &route]).observe(elapsed);
+    let elapsed_ms = elapsed * 1000.0;
     span.in_scope(|| {
         if status >= 500 {
             tracing::error!(status, elapsed_ms, "request failed");

@@ -69,3 +69,21 @@ impl SystemApi {
         if r.ready { ReadyResponse::Ready(Json(r)) } else { ReadyResponse::NotReady(Json(r)) }
     }
 }
+
+/// `GET /metrics`: Prometheus text format (not in the OpenAPI document: it is for scrapers).
+/// The job gauges are read from the shared queue at scrape time, so every replica reports the
+/// same queue.
+#[poem::handler]
+pub async fn metrics(app: poem::web::Data<&App>) -> poem::Response {
+    let metrics = &crate::metrics::METRICS;
+    match app.db.job_counts().await {
+        Ok(counts) => {
+            for status in ["queued", "running", "retrying"] {
+                let n = counts.iter().find(|(s, _)| s == status).map_or(0, |(_, n)| *n);
+                metrics.jobs.with_label_values(&[status]).set(n);
+            }
+        }
+        Err(e) => tracing::warn!(error = ?e, "reading the queue for /metrics failed"),
+    }
+    poem::Response::builder().content_type("text/plain; version=0.0.4; charset=utf-8").body(metrics.render())
+}

@@ -43,7 +43,11 @@ struct ClientMessage {
 #[handler]
 pub fn ws(socket: WebSocket, app: Data<&App>) -> impl IntoResponse {
     let app = app.0.clone();
-    socket.on_upgrade(move |stream| serve(app, stream))
+    // Refuse big messages while reading them, not after.
+    let config = poem::web::websocket::WebSocketConfig::default()
+        .max_message_size(Some(MAX_MESSAGE_BYTES))
+        .max_frame_size(Some(MAX_MESSAGE_BYTES));
+    socket.config(config).on_upgrade(move |stream| serve(app, stream))
 }
 
 fn error(code: &str, message: &str, generation_id: Option<&str>) -> Message {
@@ -88,8 +92,9 @@ async fn serve(app: App, stream: WebSocketStream) {
             }
             _ = ping.tick() => Some(Message::Ping(Vec::new())),
         };
+        // A client that stops reading is dropped rather than buffered for.
         if let Some(reply) = reply
-            && sink.send(reply).await.is_err()
+            && !matches!(tokio::time::timeout(Duration::from_secs(30), sink.send(reply)).await, Ok(Ok(())))
         {
             break;
         }

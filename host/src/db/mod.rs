@@ -221,7 +221,9 @@ pub trait GenerationDb: Send + Sync {
     async fn claim(&self, claim: &ClaimRequest<'_>) -> AppResult<Option<ClaimedJob>>;
     /// Extend the lease; false when the job is no longer this worker's.
     async fn heartbeat(&self, id: &str, worker: &str, lease_until: i64) -> AppResult<bool>;
-    /// Record progress (0..=100) and stage; false when the job is no longer this worker's.
+    /// Record progress (0..=100) and stage; false when the job is no longer this worker's or
+    /// the stored progress is already further (writes may arrive out of order; progress never
+    /// goes back).
     async fn set_progress(&self, id: &str, worker: &str, progress: f64, stage: &str) -> AppResult<bool>;
     /// Insert an image that no job made (an edit or an upload).
     async fn insert_image(&self, image: &ImageRow) -> AppResult<()>;
@@ -229,6 +231,8 @@ pub trait GenerationDb: Send + Sync {
     async fn edits_of(&self, parent_id: &str) -> AppResult<Vec<ImageRow>>;
     /// Finish the job atomically; false (and nothing written) when it is no longer this worker's.
     async fn finish(&self, id: &str, worker: &str, outcome: &Outcome, timings_json: &str, now: i64) -> AppResult<bool>;
+    /// Unfinished jobs by status (`queued`, `running`, `retrying`), for metrics.
+    async fn job_counts(&self) -> AppResult<Vec<(String, i64)>>;
     /// Cancel a job that has not finished (queued, running or retrying): it becomes `canceled`
     /// and its lease is released, so its worker can neither renew nor finish it. False when it
     /// does not exist or has already finished.

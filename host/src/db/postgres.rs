@@ -21,6 +21,8 @@ pub static MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/p
 #[derive(Clone)]
 pub struct Postgres {
     pool: PgPool,
+    /// One connection of its own for `LISTEN`, so it never takes one from the workers.
+    listen_pool: PgPool,
 }
 
 impl Postgres {
@@ -35,6 +37,7 @@ impl Postgres {
             options.get_database().unwrap_or("(default database)")
         );
         let options = options.application_name("easel");
+        let listen_pool = PgPoolOptions::new().max_connections(1).connect_lazy_with(options.clone());
         let pool = PgPoolOptions::new()
             .max_connections(max_connections)
             .acquire_timeout(Duration::from_secs(10))
@@ -42,7 +45,7 @@ impl Postgres {
             .await
             .with_context(|| format!("connecting to PostgreSQL at {target}"))?;
         MIGRATIONS.run(&pool).await.context("applying migrations")?;
-        Ok(Self { pool })
+        Ok(Self { pool, listen_pool })
     }
 
     /// The pool, for tests and benchmarks that inspect the database directly.
@@ -66,14 +69,19 @@ shared_generation_db!(
         }
 
         async fn listen(&self) -> crate::error::AppResult<Option<tokio::sync::mpsc::Receiver<String>>> {
-            let mut listener = PgListener::connect_with(&self.pool).await?;
+            let mut listener = PgListener::connect_with(&self.listen_pool).await?;
             listener.listen(EVENTS_CHANNEL).await?;
             let (tx, rx) = tokio::sync::mpsc::channel(1024);
             tokio::spawn(async move {
                 loop {
                     // `recv` reconnects (and re-listens) by itself after a lost connection;
-                    // what was sent meanwhile is missed, which polling covers.
-                    match listener.recv().await {
+                    // what was sent meanwhile is missed, which polling covers. The task ends
+                    // (and closes its connection) when the receiver is dropped.
+                    let received = tokio::select! {
+                        r = listener.recv() => r,
+                        _ = tx.closed() => return,
+                    };
+                    match received {
                         Ok(n) => {
                             if tx.send(n.payload().to_string()).await.is_err() {
                                 return;

@@ -128,7 +128,7 @@ macro_rules! shared_generation_db {
             ) -> $crate::error::AppResult<bool> {
                 let r = sqlx::query(
                     "UPDATE generations SET progress = $1, stage = $2 \
-                     WHERE id = $3 AND lease_owner = $4 AND status = 'running'",
+                     WHERE id = $3 AND lease_owner = $4 AND status = 'running' AND progress <= $1",
                 )
                 .bind(progress)
                 .bind(stage)
@@ -200,6 +200,15 @@ macro_rules! shared_generation_db {
                 }
                 tx.commit().await?;
                 Ok(true)
+            }
+
+            async fn job_counts(&self) -> $crate::error::AppResult<Vec<(String, i64)>> {
+                Ok(sqlx::query_as(
+                    "SELECT status, COUNT(*) FROM generations \
+                     WHERE status IN ('queued', 'running', 'retrying') GROUP BY status",
+                )
+                .fetch_all(&self.pool)
+                .await?)
             }
 
             async fn cancel(&self, id: &str, now: i64) -> $crate::error::AppResult<bool> {

@@ -17,6 +17,7 @@
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
@@ -333,7 +334,21 @@ impl wit::Host for HostState {
         let budget = request.timeout_ms.map_or(left, |t| left.min(Duration::from_millis(u64::from(t))));
         let method = request.method.clone();
         let target = Url::parse(&request.url).map(|u| origin(&u)).unwrap_or_default();
-        let result = policy.handle.block_on(policy.execute(request, budget, self.ctx.caller_key.as_ref()));
+        if self.ctx.abandoned() {
+            return Err(Fail::Timeout("the generation was canceled".into()));
+        }
+        // A canceled generation stops waiting for the response within 20 ms.
+        let abandon = Arc::clone(&self.ctx.abandon);
+        let result = policy.handle.block_on(async {
+            tokio::select! {
+                r = policy.execute(request, budget, self.ctx.caller_key.as_ref()) => r,
+                _ = async {
+                    while !abandon.load(std::sync::atomic::Ordering::Relaxed) {
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                    }
+                } => Err(Fail::Timeout("the generation was canceled".into())),
+            }
+        });
         match &result {
             Ok(r) => tracing::debug!(plugin = %self.ctx.plugin_id, %method, %target, status = r.status, "plugin fetch"),
             Err(e) => {

@@ -124,7 +124,7 @@ type Store = wasmtime::Store<HostState>;
 impl Plugin {
     /// The context of one call: the plugin's limits and settings plus what varies per call.
     fn context(&self, progress: Option<ProgressSink>, caller_key: Option<crate::config::Secret>) -> CallContext {
-        CallContext { progress, caller_key, ..self.call.clone() }
+        CallContext { progress, caller_key, abandon: Arc::default(), ..self.call.clone() }
     }
 
     /// Run `f` in a fresh sandbox, synchronously.
@@ -147,10 +147,22 @@ impl Plugin {
         ctx: CallContext,
         f: impl FnOnce(&mut Store, &Linked) -> wasmtime::Result<Result<T, types::PluginError>> + Send + 'static,
     ) -> Result<T, CallError> {
+        /// Marks the call abandoned when the awaiting future is dropped before it finished.
+        struct AbandonOnDrop(Option<Arc<std::sync::atomic::AtomicBool>>);
+        impl Drop for AbandonOnDrop {
+            fn drop(&mut self) {
+                if let Some(flag) = &self.0 {
+                    flag.store(true, std::sync::atomic::Ordering::Relaxed);
+                }
+            }
+        }
+        let mut guard = AbandonOnDrop(Some(Arc::clone(&ctx.abandon)));
         let this = Arc::clone(self);
-        tokio::task::spawn_blocking(move || this.call_sync(ctx, f))
+        let result = tokio::task::spawn_blocking(move || this.call_sync(ctx, f))
             .await
-            .unwrap_or_else(|e| Err(CallError::Trap(format!("the call's thread failed: {e}"))))
+            .unwrap_or_else(|e| Err(CallError::Trap(format!("the call's thread failed: {e}"))));
+        guard.0 = None;
+        result
     }
 
     /// `provider.generate`.
@@ -527,6 +539,7 @@ impl Registry {
             progress: None,
             http,
             caller_key: None,
+            abandon: Arc::default(),
         };
         let mut plugin = Plugin {
             manifest_sha256: hex::encode(Sha256::digest(manifest_text.as_bytes())),

@@ -207,8 +207,20 @@ impl Runtime {
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limiter);
-        store.set_epoch_deadline(deadline_ticks);
-        store.epoch_deadline_trap();
+        // Check every tick (5 ms): stop when the time budget is spent (an `Interrupt` trap, as
+        // a timeout) or as soon as the caller abandoned the call (a cancelled generation).
+        let mut ticks_left = deadline_ticks;
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(move |ctx| {
+            ticks_left = ticks_left.saturating_sub(1);
+            if ctx.data().ctx.abandoned() {
+                return Err(wasmtime::Error::msg(ABANDONED));
+            }
+            if ticks_left == 0 {
+                return Err(wasmtime::Trap::Interrupt.into());
+            }
+            Ok(wasmtime::UpdateDeadline::Continue(1))
+        });
         store
     }
 }
@@ -243,6 +255,19 @@ pub struct CallContext {
     /// The caller's own key for this call (`X-Provider-Key`): it replaces the plugin's first
     /// declared secret. Never stored, never logged.
     pub caller_key: Option<crate::config::Secret>,
+    /// Set when the caller no longer wants the result (its future was dropped): the guest is
+    /// stopped at the next epoch tick and host calls refuse to start.
+    pub abandon: Arc<std::sync::atomic::AtomicBool>,
+}
+
+/// The trap message of a call stopped because its caller abandoned it.
+pub const ABANDONED: &str = "the call was abandoned by its caller";
+
+impl CallContext {
+    /// Has the caller abandoned this call?
+    pub fn abandoned(&self) -> bool {
+        self.abandon.load(std::sync::atomic::Ordering::Relaxed)
+    }
 }
 
 /// Per-call state the host imports see.

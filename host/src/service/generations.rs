@@ -409,6 +409,7 @@ impl App {
                 }
             }
         }
+        crate::metrics::METRICS.generations_created.with_label_values(&[spec.model.as_str()]).inc();
         tracing::info!(model = %spec.model, width = spec.width, height = spec.height, n = spec.n, "generation queued");
         self.publish(&id, "queued", 0.0, "queued");
         self.wake.notify_waiters();
@@ -522,7 +523,9 @@ impl App {
         self.caller_keys.lock().unwrap_or_else(|e| e.into_inner()).remove(id);
         tracing::info!(generation_id = %id, "generation canceled");
         self.publish(id, "canceled", 0.0, "canceled");
-        self.get_generation(id).await
+        let view = self.get_generation(id).await?;
+        crate::metrics::METRICS.generations_finished.with_label_values(&[view.row.model.as_str(), "canceled"]).inc();
+        Ok(view)
     }
 
     /// Newest first; returns the page and the cursor of the next page.

@@ -116,9 +116,13 @@ impl App {
 
         // Stop working on the job as soon as it is no longer ours: canceled (this replica's
         // event, another replica's relayed one, or a refused heartbeat) or taken over.
+        let mut events = self.events.subscribe();
+        // A cancel between the claim and the subscription is seen here.
+        if self.db.get_generation(&job.id).await.is_ok_and(|g| g.is_some_and(|g| g.status == "canceled")) {
+            return;
+        }
         let (lost_tx, lost_rx) = tokio::sync::oneshot::channel();
         let heartbeat = self.spawn_heartbeat(worker, &job.id, lost_tx);
-        let mut events = self.events.subscribe();
         let canceled = async {
             loop {
                 match events.recv().await {
@@ -138,7 +142,7 @@ impl App {
             // Whatever the plugin call still running in the background returns is dropped;
             // files it already wrote are removed (no row points at them).
             tracing::info!("stopped: the generation was canceled or is no longer this worker's");
-            self.remove_partial_files(&job.id).await;
+            self.remove_unowned_files(&job.id).await;
             return;
         };
 
@@ -150,29 +154,55 @@ impl App {
                 Outcome::Failed { code: f.code.as_str().into(), message: f.message }
             }
         };
-        self.finish(worker, &job.id, outcome, &timings).await;
+        let status = if matches!(outcome, Outcome::Succeeded { .. }) { "succeeded" } else { "failed" };
+        let recorded = self.finish(worker, &job.id, outcome, &timings).await;
+        if !recorded || status == "failed" {
+            self.remove_unowned_files(&job.id).await;
+        }
+        if recorded {
+            let model = serde_json::from_str::<serde_json::Value>(&job.request_json)
+                .ok()
+                .and_then(|v| v["model"].as_str().map(str::to_string))
+                .unwrap_or_default();
+            let metrics = &crate::metrics::METRICS;
+            metrics.generations_finished.with_label_values(&[model.as_str(), status]).inc();
+            metrics.generation_duration.with_label_values(&[status]).observe(started.elapsed().as_secs_f64());
+        }
     }
 
-    async fn finish(&self, worker: &str, id: &str, outcome: Outcome, timings: &BTreeMap<&str, u64>) {
+    /// Record the outcome; true when it was ours to record.
+    async fn finish(&self, worker: &str, id: &str, outcome: Outcome, timings: &BTreeMap<&str, u64>) -> bool {
         let status = if matches!(outcome, Outcome::Succeeded { .. }) { "succeeded" } else { "failed" };
         let timings_json = serde_json::to_string(timings).unwrap_or_else(|_| "{}".into());
         match self.db.finish(id, worker, &outcome, &timings_json, now_ms()).await {
             Ok(true) => {
                 tracing::info!(status, timings = %timings_json, "generation finished");
                 self.publish(id, status, if status == "succeeded" { 100.0 } else { 0.0 }, status);
+                true
             }
-            Ok(false) => tracing::warn!("lost the lease before finishing; another worker owns the job"),
+            Ok(false) => {
+                tracing::warn!("lost the lease before finishing (canceled, or another worker owns the job)");
+                false
+            }
             Err(e) => {
-                tracing::error!(error = ?e, "recording the job's outcome failed; the lease will expire and it will run again")
+                tracing::error!(error = ?e, "recording the job's outcome failed; the lease will expire and it will run again");
+                false
             }
         }
     }
 
-    /// Remove the files a stopped job may have stored (`images/<id>/…`), unless a row points at
-    /// them (another worker finished the job after all).
-    async fn remove_partial_files(&self, id: &str) {
-        if matches!(self.db.images_of(id).await, Ok(images) if images.is_empty()) {
-            let _ = self.blobs.delete_prefix(&format!("images/{id}/")).await;
+    /// Remove the files a job stored before it ended without images (`images/<id>/…`): only
+    /// when the generation is final as `canceled` or `failed` and no image row points at them,
+    /// so files that another worker (which took the job over) stores are never touched.
+    async fn remove_unowned_files(&self, id: &str) {
+        let Ok(Some(g)) = self.db.get_generation(id).await else { return };
+        if !matches!(g.status.as_str(), "canceled" | "failed") {
+            return;
+        }
+        if matches!(self.db.images_of(id).await, Ok(images) if images.is_empty())
+            && let Err(e) = self.blobs.delete_prefix(&format!("images/{id}/")).await
+        {
+            tracing::warn!(error = ?e, "removing the files of an unfinished job failed");
         }
     }
 

@@ -46,3 +46,26 @@ fn one_model_by_its_encoded_id() {
     assert!(!m.json()["info"]["use_cases"].as_array().unwrap().is_empty());
     s.get("/v1/models/local%2Fnothing").problem(404, "not_found");
 }
+
+#[test]
+fn metrics_are_prometheus_text_with_bounded_labels() {
+    let s = shared();
+    let g = s.generate(crate::small("counted"));
+    s.get("/v1/made-up-path-9f2c");
+    s.get(&format!("/v1/generations/{}", g["id"].as_str().unwrap()));
+    let r = s.get("/metrics");
+    assert_eq!(r.status, 200);
+    assert!(r.header("content-type").unwrap().starts_with("text/plain"));
+    let text = String::from_utf8(r.bytes).unwrap();
+    for needle in [
+        "easel_http_requests_total{method=\"GET\",route=\"/v1/generations/{id}\",status=\"200\"}",
+        "easel_http_request_duration_seconds_bucket",
+        "easel_generations_created_total{model=\"local/procedural\"}",
+        "easel_generations_finished_total{model=\"local/procedural\",status=\"succeeded\"}",
+        "easel_generation_duration_seconds_count{status=\"succeeded\"}",
+        "easel_jobs{status=\"queued\"}",
+    ] {
+        assert!(text.contains(needle), "{needle} missing from:\n{text}");
+    }
+    assert!(!text.contains("made-up-path") && !text.contains("gen_"), "no client-made label values");
+}
