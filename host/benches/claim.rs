@@ -41,7 +41,7 @@ async fn filled(config: &Config, queued: usize) -> Arc<dyn GenerationDb> {
     for _ in 0..(queued / 10).min(1000) {
         let now = easel::service::now_ms();
         let claim =
-            ClaimRequest { worker: "wrk_hist", replica: "rep_b", now, lease_until: now + 1, foreign_pins_before: 0 };
+            ClaimRequest { worker: "wrk_hist", replica: "rep_b", now, lease_until: now + 1, replicas_seen_after: 0 };
         let job = db.claim(&claim).await.unwrap().unwrap();
         let done = easel::db::Outcome::Failed { code: "x".into(), message: "x".into() };
         db.finish(&job.id, "wrk_hist", &done, "{}", now).await.unwrap();
@@ -78,7 +78,7 @@ fn claim(c: &mut Criterion) {
                                 replica: "rep_bench",
                                 now,
                                 lease_until: now + 60_000,
-                                foreign_pins_before: now - 60_000,
+                                replicas_seen_after: now - 60_000,
                             };
                             let t = Instant::now();
                             let job = db.claim(&claim).await.unwrap().expect("a queued job");

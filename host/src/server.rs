@@ -69,6 +69,10 @@ impl Running {
         for r in self.relays {
             r.abort();
         }
+        // Jobs pinned to this replica (callers' keys die with it) go to the others at once.
+        if let Err(e) = self.app.db.replica_gone(&self.app.replica_id).await {
+            tracing::warn!(error = ?e, "could not sign this replica off");
+        }
     }
 
     /// Wait until the HTTP server ends (it ends only through [`Running::stop`] or an error).
@@ -84,7 +88,8 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     let listen = config.listen;
     let app = build_app(config).await?;
     let stop = Arc::new(tokio::sync::Notify::new());
-    let relays = app.start_signal_relay().await?;
+    let mut relays = app.start_signal_relay().await?;
+    relays.push(app.start_replica_heartbeat().await?);
     let workers = app.start_workers(Arc::clone(&stop));
     let acceptor =
         TcpListener::bind(listen).into_acceptor().await.with_context(|| format!("cannot listen on {listen}"))?;

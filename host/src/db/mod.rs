@@ -139,9 +139,10 @@ pub struct ClaimRequest<'a> {
     pub now: i64,
     /// Unix ms the new lease lasts until.
     pub lease_until: i64,
-    /// Jobs pinned to another replica and created before this (unix ms) may be claimed too,
-    /// so a job never waits forever for a replica that is gone.
-    pub foreign_pins_before: i64,
+    /// A job pinned to another replica may be claimed too when that replica has not been seen
+    /// since this time (unix ms; see [`GenerationDb::replica_seen`]), so a job never waits
+    /// forever for a replica that is gone.
+    pub replicas_seen_after: i64,
 }
 
 /// How long an `Idempotency-Key` is remembered: 24 hours, in ms.
@@ -231,6 +232,11 @@ pub trait GenerationDb: Send + Sync {
     async fn edits_of(&self, parent_id: &str) -> AppResult<Vec<ImageRow>>;
     /// Finish the job atomically; false (and nothing written) when it is no longer this worker's.
     async fn finish(&self, id: &str, worker: &str, outcome: &Outcome, timings_json: &str, now: i64) -> AppResult<bool>;
+    /// This replica is alive at `now` (renewed every `lease_seconds / 3`); replicas not seen
+    /// for a day are forgotten.
+    async fn replica_seen(&self, replica: &str, now: i64) -> AppResult<()>;
+    /// This replica stops: jobs pinned to it may be claimed by others at once.
+    async fn replica_gone(&self, replica: &str) -> AppResult<()>;
     /// Unfinished jobs by status (`queued`, `running`, `retrying`), for metrics.
     async fn job_counts(&self) -> AppResult<Vec<(String, i64)>>;
     /// Cancel a job that has not finished (queued, running or retrying): it becomes `canceled`

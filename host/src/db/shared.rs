@@ -9,12 +9,14 @@ pub(super) const GENERATION_COLUMNS: &str = "id, owner_id, status, model, reques
      created_at, started_at, completed_at, pinned_to";
 
 /// The claim's job choice, shared by both backends: the oldest queued job, or a running one
-/// whose lease expired, that this replica may run. `status IN (…)` comes first and alone so
-/// the partial index `generations_active` serves the scan on both databases. Binds: $3 now,
-/// $4 replica, $5 foreign pins before.
+/// whose lease expired, that this replica may run (unpinned, pinned to it, or pinned to a
+/// replica not seen since $5). `status IN (…)` comes first and alone so the partial index
+/// `generations_active` serves the scan on both databases. Binds: $3 now, $4 replica,
+/// $5 replicas seen after.
 pub(super) const CLAIMABLE: &str = "status IN ('queued', 'running', 'retrying') \
      AND (status = 'queued' OR lease_expires_at < $3) \
-     AND (pinned_to IS NULL OR pinned_to = $4 OR created_at < $5)";
+     AND (pinned_to IS NULL OR pinned_to = $4 \
+          OR pinned_to NOT IN (SELECT id FROM replicas WHERE last_seen >= $5))";
 
 /// The claim statement: take the first [`CLAIMABLE`] job by id, with `lock` after the
 /// subquery (PostgreSQL: `FOR UPDATE SKIP LOCKED`; SQLite needs none, its writer is single).
@@ -101,7 +103,7 @@ macro_rules! shared_generation_db {
                     .bind(c.lease_until)
                     .bind(c.now)
                     .bind(c.replica)
-                    .bind(c.foreign_pins_before)
+                    .bind(c.replicas_seen_after)
                     .fetch_optional(&self.pool)
                     .await?)
             }
@@ -200,6 +202,27 @@ macro_rules! shared_generation_db {
                 }
                 tx.commit().await?;
                 Ok(true)
+            }
+
+            async fn replica_seen(&self, replica: &str, now: i64) -> $crate::error::AppResult<()> {
+                sqlx::query(
+                    "INSERT INTO replicas (id, started_at, last_seen) VALUES ($1, $2, $2) \
+                     ON CONFLICT (id) DO UPDATE SET last_seen = excluded.last_seen",
+                )
+                .bind(replica)
+                .bind(now)
+                .execute(&self.pool)
+                .await?;
+                sqlx::query("DELETE FROM replicas WHERE last_seen < $1")
+                    .bind(now - 24 * 3600 * 1000)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+
+            async fn replica_gone(&self, replica: &str) -> $crate::error::AppResult<()> {
+                sqlx::query("DELETE FROM replicas WHERE id = $1").bind(replica).execute(&self.pool).await?;
+                Ok(())
             }
 
             async fn job_counts(&self) -> $crate::error::AppResult<Vec<(String, i64)>> {

@@ -376,7 +376,10 @@ impl App {
         let id = new_id("gen");
         let pinned_to = caller_key.is_some().then(|| self.replica_id.clone());
         if let Some(key) = caller_key {
-            self.caller_keys.lock().unwrap_or_else(|e| e.into_inner()).insert(id.clone(), key);
+            self.caller_keys
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(id.clone(), (key, std::time::Instant::now()));
         }
         tracing::Span::current().record("generation_id", id.as_str());
         let row = GenerationRow {
@@ -399,15 +402,19 @@ impl App {
             completed_at: None,
             pinned_to,
         };
-        match idempotency {
-            None => self.db.insert_generation(&row).await?,
-            Some(idem) => {
-                if let Some(replay) = self.db.insert_generation_once(&row, &idem.db_key(now_ms())).await? {
-                    // A concurrent request with the same key won; this one stored nothing.
-                    self.caller_keys.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
-                    return self.get_generation(&idem.check(replay)?).await;
-                }
-            }
+        // The caller's key is in memory before the row exists (a worker may claim the job at
+        // once); it leaves again whenever no job of ours was stored.
+        let stored = match idempotency {
+            None => self.db.insert_generation(&row).await.map(|()| None),
+            Some(idem) => self.db.insert_generation_once(&row, &idem.db_key(now_ms())).await,
+        };
+        if !matches!(stored, Ok(None)) {
+            self.caller_keys.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
+        }
+        if let Some(replay) = stored? {
+            // A concurrent request with the same key won; this one stored nothing.
+            let idem = idempotency.expect("a replay comes from an idempotency key");
+            return self.get_generation(&idem.check(replay)?).await;
         }
         crate::metrics::METRICS.generations_created.with_label_values(&[spec.model.as_str()]).inc();
         tracing::info!(model = %spec.model, width = spec.width, height = spec.height, n = spec.n, "generation queued");

@@ -31,7 +31,7 @@ pub struct App {
     /// Callers' own provider keys (`X-Provider-Key`), by generation id: held in this process's
     /// memory only until the job starts, never stored or logged. Such a job is pinned to this
     /// replica (`pinned_to`).
-    pub caller_keys: Arc<std::sync::Mutex<std::collections::HashMap<String, crate::config::Secret>>>,
+    pub caller_keys: Arc<std::sync::Mutex<CallerKeys>>,
     /// This process's id among the replicas sharing the database (`rep_…`, new at each start).
     pub replica_id: String,
 }
@@ -47,6 +47,25 @@ impl App {
             stage: stage.to_string(),
             origin: self.replica_id.clone(),
         });
+    }
+
+    /// Announce this replica every `lease_seconds / 3` (see [`crate::db::GenerationDb::replica_seen`])
+    /// and forget callers' provider keys whose jobs did not start within an hour (the job then
+    /// fails with a message asking to resubmit): no key stays in memory indefinitely.
+    pub async fn start_replica_heartbeat(&self) -> anyhow::Result<tokio::task::JoinHandle<()>> {
+        self.db.replica_seen(&self.replica_id, now_ms()).await?;
+        let app = self.clone();
+        let every = std::time::Duration::from_millis((self.config.jobs.lease_seconds * 1000 / 3).max(500));
+        Ok(tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(every).await;
+                if let Err(e) = app.db.replica_seen(&app.replica_id, now_ms()).await {
+                    tracing::warn!(error = ?e, "announcing this replica failed");
+                }
+                let cutoff = std::time::Instant::now() - CALLER_KEY_TTL;
+                app.caller_keys.lock().unwrap_or_else(|e| e.into_inner()).retain(|_, (_, at)| *at > cutoff);
+            }
+        }))
     }
 
     /// Relay events between replicas when the database can (PostgreSQL `LISTEN/NOTIFY`): this
@@ -137,6 +156,12 @@ impl Idempotency {
         }
     }
 }
+
+/// Callers' provider keys by generation id, with when they arrived.
+pub type CallerKeys = std::collections::HashMap<String, (crate::config::Secret, std::time::Instant)>;
+
+/// How long a caller's provider key waits in memory for its job to start.
+pub const CALLER_KEY_TTL: std::time::Duration = std::time::Duration::from_secs(3600);
 
 /// A change of a generation's state or progress.
 #[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]

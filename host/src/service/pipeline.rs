@@ -79,9 +79,9 @@ impl App {
                 now,
                 lease_until: now + lease_ms,
                 // A job pinned to another replica (which holds the caller's key) is left to it
-                // for two leases; after that the replica is presumed gone and the job is failed
-                // here with a clear message rather than left waiting.
-                foreign_pins_before: now - 2 * lease_ms,
+                // while it is alive; once it has not been seen for two leases, the job is
+                // failed here with a clear message rather than left waiting.
+                replicas_seen_after: now - 2 * lease_ms,
             };
             match self.db.claim(&claim).await {
                 Ok(Some(job)) => {
@@ -284,7 +284,7 @@ impl App {
             strength: None,
             options_json: "{}".into(),
         };
-        let caller_key = self.caller_keys.lock().unwrap_or_else(|e| e.into_inner()).remove(&job.id);
+        let caller_key = self.caller_keys.lock().unwrap_or_else(|e| e.into_inner()).remove(&job.id).map(|(k, _)| k);
         if spec.uses_caller_key && caller_key.is_none() {
             return Err(JobFailure::new(
                 ErrorCode::ProviderError,

@@ -224,7 +224,7 @@ fn a_job_whose_worker_died_is_taken_up_again_after_its_lease() {
             replica: "rep_dead",
             now,
             lease_until: now - 1,
-            foreign_pins_before: now,
+            replicas_seen_after: now,
         };
         let claimed = db.claim(&claim).await.unwrap().unwrap();
         assert_eq!(claimed.id, row.id);

@@ -50,7 +50,7 @@ fn concurrent_claims_never_hand_one_job_to_two_workers() {
                             replica: "rep_t",
                             now,
                             lease_until: now + 60_000,
-                            foreign_pins_before: now - 60_000,
+                            replicas_seen_after: now - 60_000,
                         };
                         match db.claim(&claim).await.unwrap() {
                             Some(job) => mine.push(job.id),
@@ -71,28 +71,38 @@ fn concurrent_claims_never_hand_one_job_to_two_workers() {
 }
 
 #[test]
-fn a_pinned_job_waits_for_its_replica_then_for_nobody() {
+fn a_pinned_job_waits_for_its_live_replica_and_goes_to_others_when_it_is_gone() {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let (db, _tmp) = fresh_db(&rt);
     rt.block_on(async {
-        let created = easel::service::now_ms();
+        let now = easel::service::now_ms();
+        db.replica_seen("rep_a", now).await.unwrap();
         let id = easel::service::new_id("gen");
-        db.insert_generation(&queued(id.clone(), Some("rep_a"), created)).await.unwrap();
-        let claim = |worker: &'static str, replica: &'static str, foreign_pins_before: i64| ClaimRequest {
+        db.insert_generation(&queued(id.clone(), Some("rep_a"), now - 3_600_000)).await.unwrap();
+        let claim = |worker: &'static str, replica: &'static str, replicas_seen_after: i64| ClaimRequest {
             worker,
             replica,
-            now: created,
-            lease_until: created + 60_000,
-            foreign_pins_before,
+            now,
+            lease_until: now + 60_000,
+            replicas_seen_after,
         };
-        assert!(db.claim(&claim("wrk_b", "rep_b", created - 1)).await.unwrap().is_none(), "not another replica's");
-        let job = db.claim(&claim("wrk_b", "rep_b", created + 1)).await.unwrap();
-        assert_eq!(job.map(|j| j.id), Some(id.clone()), "after the grace period, anyone's");
+        // However old the job, it waits for rep_a while rep_a is alive…
+        assert!(db.claim(&claim("wrk_b", "rep_b", now - 1)).await.unwrap().is_none(), "rep_a is alive");
+        // …and goes to rep_a itself at once.
+        let job = db.claim(&claim("wrk_a", "rep_a", now - 1)).await.unwrap();
+        assert_eq!(job.map(|j| j.id), Some(id));
 
+        // Once rep_a has not been seen for long enough, or signed off, anyone may take its jobs.
         let id2 = easel::service::new_id("gen");
-        db.insert_generation(&queued(id2.clone(), Some("rep_a"), created)).await.unwrap();
-        let job = db.claim(&claim("wrk_a", "rep_a", created - 1)).await.unwrap();
-        assert_eq!(job.map(|j| j.id), Some(id2), "its own replica takes it at once");
+        db.insert_generation(&queued(id2.clone(), Some("rep_a"), now)).await.unwrap();
+        assert!(db.claim(&claim("wrk_b", "rep_b", now - 1)).await.unwrap().is_none());
+        let job = db.claim(&claim("wrk_b", "rep_b", now + 1)).await.unwrap();
+        assert_eq!(job.map(|j| j.id), Some(id2), "rep_a not seen since");
+        let id3 = easel::service::new_id("gen");
+        db.insert_generation(&queued(id3.clone(), Some("rep_a"), now)).await.unwrap();
+        db.replica_gone("rep_a").await.unwrap();
+        let job = db.claim(&claim("wrk_b", "rep_b", now - 1)).await.unwrap();
+        assert_eq!(job.map(|j| j.id), Some(id3), "rep_a signed off");
     });
 }
 
