@@ -16,7 +16,7 @@ pub(super) const GENERATION_COLUMNS: &str = "id, owner_id, status, model, reques
 pub(super) const CLAIMABLE: &str = "status IN ('queued', 'running', 'retrying') \
      AND (status = 'queued' OR lease_expires_at < $3) \
      AND (pinned_to IS NULL OR pinned_to = $4 \
-          OR pinned_to NOT IN (SELECT id FROM replicas WHERE last_seen >= $5))";
+          OR NOT EXISTS (SELECT 1 FROM replicas r WHERE r.id = pinned_to AND r.last_seen >= $5))";
 
 /// The claim statement: take the first [`CLAIMABLE`] job by id, with `lock` after the
 /// subquery (PostgreSQL: `FOR UPDATE SKIP LOCKED`; SQLite needs none, its writer is single).
