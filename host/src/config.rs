@@ -207,9 +207,36 @@ impl Default for Config {
 }
 
 /// A secret value whose `Debug` prints `[redacted]`, so it never reaches a log.
-#[derive(Clone, Default, Deserialize, PartialEq, Eq)]
-#[serde(transparent)]
+///
+/// Read from text, or from an integer or boolean: environment values are parsed like TOML,
+/// so `EASEL_…=12345678` arrives as a number and is kept as its digits.
+#[derive(Clone, Default, PartialEq, Eq)]
 pub struct Secret(String);
+
+impl<'de> Deserialize<'de> for Secret {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = Secret;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Secret, E> {
+                Ok(Secret(v.to_string()))
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Secret, E> {
+                Ok(Secret(v.to_string()))
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Secret, E> {
+                Ok(Secret(v.to_string()))
+            }
+            fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<Secret, E> {
+                Ok(Secret(v.to_string()))
+            }
+        }
+        d.deserialize_any(Visitor)
+    }
+}
 
 impl Secret {
     /// Wrap a value.
@@ -441,6 +468,18 @@ mod tests {
         let bad = Config { database_url: Some(Secret::new("mysql://u:hunter2@db/e")), ..Config::default() };
         let err = bad.validate().unwrap_err().to_string();
         assert!(err.contains("database_url") && !err.contains("hunter2"), "{err}");
+    }
+
+    #[test]
+    fn all_digit_secrets_from_the_environment_are_kept_as_text() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("EASEL_BLOBS__S3_ACCESS_KEY_ID", "12345678");
+            jail.set_env("EASEL_BLOBS__S3_SECRET_ACCESS_KEY", "true");
+            let c = Config::load(None, &Overrides::default()).unwrap();
+            assert_eq!(c.blobs.s3_access_key_id.unwrap().expose(), "12345678");
+            assert_eq!(c.blobs.s3_secret_access_key.unwrap().expose(), "true");
+            Ok(())
+        });
     }
 
     #[test]
