@@ -21,8 +21,11 @@ use easel::db::{ClaimRequest, GenerationDb};
 async fn filled(config: &Config, queued: usize) -> Arc<dyn GenerationDb> {
     let db = easel::db::connect(config).await.unwrap();
     let now = easel::service::now_ms();
-    let per_task = queued / 8;
-    let tasks: Vec<_> = (0..8)
+    // Some history first: up to 1 000 jobs that are claimed and finished below, so exactly
+    // `queued` stay queued.
+    let history = (queued / 10).min(1000);
+    let per_task = (queued + history) / 10; // exact for both sizes
+    let tasks: Vec<_> = (0..10)
         .map(|_| {
             let db = Arc::clone(&db);
             tokio::spawn(async move {
@@ -37,8 +40,7 @@ async fn filled(config: &Config, queued: usize) -> Arc<dyn GenerationDb> {
     for t in tasks {
         t.await.unwrap();
     }
-    // A realistic history too: as many finished jobs as queued ones.
-    for _ in 0..(queued / 10).min(1000) {
+    for _ in 0..history {
         let now = easel::service::now_ms();
         let claim =
             ClaimRequest { worker: "wrk_hist", replica: "rep_b", now, lease_until: now + 1, replicas_seen_after: 0 };

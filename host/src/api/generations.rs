@@ -383,9 +383,11 @@ pub struct GenerationStreamEvent {
     pub generation: Option<Generation>,
 }
 
-/// Feed a stream: the current state, then each change (woken by this process's events, which
-/// include other replicas' when the database relays them, and re-reading every 2 s then, or
-/// every 500 ms where other processes can only be polled) until the generation is final or the client has gone.
+/// Feed a stream: the current state, then each change until the generation is final or the
+/// client has gone. Progress comes straight from this process's events (which include other
+/// replicas' where the database relays them); the database is read only for the final event,
+/// after a missed event, and on a timer (every 2 s on PostgreSQL, 500 ms on SQLite, where
+/// other processes can only be polled).
 pub(crate) async fn stream_generation(
     app: App,
     first: GenerationView,
@@ -393,58 +395,74 @@ pub(crate) async fn stream_generation(
 ) {
     let id = first.row.id.clone();
     let mut events = app.events.subscribe();
-    let mut view = first;
-    let mut last: Option<(String, u64, Option<String>)> = None;
+    let every = match app.db.kind() {
+        crate::config::DatabaseKind::Postgres => Duration::from_secs(2),
+        crate::config::DatabaseKind::Sqlite => Duration::from_millis(500),
+    };
+    let mut view = Some(first);
+    let mut last: Option<GenerationStreamEvent> = None;
     loop {
-        let state = (view.row.status.clone(), view.row.progress.to_bits(), view.row.stage.clone());
-        if last.as_ref() != Some(&state) {
-            let done = view.is_finished();
-            let event = GenerationStreamEvent {
-                id: id.clone(),
-                status: view.row.status.clone(),
-                progress: view.row.progress,
-                stage: view.row.stage.clone(),
-                generation: None,
-            };
-            let event = if done {
-                match with_base64(&app, view).await {
-                    Ok(g) => GenerationStreamEvent { generation: Some(g), ..event },
-                    Err(_) => event,
-                }
-            } else {
-                event
-            };
-            if tx.send(event).await.is_err() || done {
+        let event = match view.take() {
+            Some(v) if v.is_finished() => {
+                let event = stream_event(&v.row.id, &v.row.status, v.row.progress, v.row.stage.clone());
+                let generation = with_base64(&app, v).await.ok();
+                let _ = tx.send(GenerationStreamEvent { generation, ..event }).await;
                 return;
             }
-            last = Some(state);
-        }
-        // Where the database relays other replicas' events, re-reading is only a safety net.
-        let every = match app.db.kind() {
-            crate::config::DatabaseKind::Postgres => Duration::from_secs(2),
-            crate::config::DatabaseKind::Sqlite => Duration::from_millis(500),
+            Some(v) => Some(stream_event(&id, &v.row.status, v.row.progress, v.row.stage)),
+            None => None,
         };
+        // Send what changed; progress never goes back within one status (events may overtake
+        // each other).
+        if let Some(event) = event
+            && last.as_ref().is_none_or(|l| {
+                l.status != event.status
+                    || (event.progress > l.progress || (event.progress == l.progress && l.stage != event.stage))
+            })
+        {
+            if tx.send(event.clone()).await.is_err() {
+                return;
+            }
+            last = Some(event);
+        }
         let tick = tokio::time::sleep(every);
         tokio::pin!(tick);
-        loop {
+        let reread = loop {
             tokio::select! {
-                _ = &mut tick => break,
+                _ = &mut tick => break true,
                 _ = tx.closed() => return,
                 e = events.recv() => match e {
-                    Ok(e) if e.id == id => break,
-                    Ok(_) => continue,
-                    Err(_) => break,
+                    Ok(e) if e.id == id && is_final(&e.status) => break true,
+                    Ok(e) if e.id == id => {
+                        let event = stream_event(&id, &e.status, e.progress, Some(e.stage));
+                        if last.as_ref().is_none_or(|l| l.status != event.status || event.progress > l.progress
+                            || (event.progress == l.progress && l.stage != event.stage))
+                        {
+                            if tx.send(event.clone()).await.is_err() {
+                                return;
+                            }
+                            last = Some(event);
+                        }
+                    }
+                    Ok(_) => {}
+                    Err(_) => break true,
                 },
             }
-        }
-        view = match app.get_generation(&id).await {
-            Ok(v) => v,
-            Err(e) => {
-                tracing::warn!(error = ?e, generation_id = %id, "event stream ended: reading the generation failed");
-                return;
-            }
         };
+        if reread {
+            view = match app.get_generation(&id).await {
+                Ok(v) => Some(v),
+                Err(e) => {
+                    tracing::warn!(error = ?e, generation_id = %id, "event stream ended: reading the generation failed");
+                    return;
+                }
+            };
+        }
     }
+}
+
+fn stream_event(id: &str, status: &str, progress: f64, stage: Option<String>) -> GenerationStreamEvent {
+    GenerationStreamEvent { id: id.to_string(), status: status.to_string(), progress, stage, generation: None }
 }
 
 fn default_limit() -> u32 {

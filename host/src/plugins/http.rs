@@ -193,14 +193,17 @@ impl HttpPolicy {
         for (name, value) in pairs {
             let name = HeaderName::from_bytes(name.as_bytes())
                 .map_err(|_| Fail::Invalid(format!("bad header name {name:?}")))?;
-            let mut value = value.clone();
+            // One left-to-right pass: substituted text is never searched again, so a secret (or a
+            // caller's key) that itself contains `{{secret:…}}` is inserted literally.
+            let mut out = String::with_capacity(value.len());
+            let mut rest = value.as_str();
             let mut carries_secret = false;
-            while let Some(start) = value.find("{{secret:") {
-                let end = value[start..]
+            while let Some(start) = rest.find("{{secret:") {
+                let end = rest[start..]
                     .find("}}")
                     .map(|e| start + e)
                     .ok_or_else(|| Fail::Invalid("unterminated {{secret:…}}".into()))?;
-                let secret_name = &value[start + 9..end];
+                let secret_name = &rest[start + 9..end];
                 if !self.declared_secrets.iter().any(|d| d == secret_name) {
                     return Err(Fail::Denied(format!("secret {secret_name} is not declared in plugin.toml")));
                 }
@@ -211,9 +214,13 @@ impl HttpPolicy {
                         Fail::Denied(format!("secret {secret_name} is not configured by the operator"))
                     })?,
                 };
-                value.replace_range(start..end + 2, secret.expose());
+                out.push_str(&rest[..start]);
+                out.push_str(secret.expose());
+                rest = &rest[end + 2..];
                 carries_secret = true;
             }
+            out.push_str(rest);
+            let value = out;
             let mut header =
                 HeaderValue::from_str(&value).map_err(|_| Fail::Invalid(format!("bad value for header {name}")))?;
             if carries_secret {
@@ -380,6 +387,29 @@ mod tests {
         for bad in ["ftp://x", "https://", "https://a/b", "https://*", "nohost"] {
             assert!(HostPattern::parse(bad).is_err(), "{bad}");
         }
+    }
+
+    #[tokio::test]
+    async fn secrets_are_substituted_once_and_never_re_expanded() {
+        let policy = HttpPolicy {
+            asked: Vec::new(),
+            granted: Vec::new(),
+            allow_private_ips: false,
+            declared_secrets: vec!["KEY".into(), "OTHER".into()],
+            secrets: BTreeMap::from([("KEY".into(), Secret::new("k1")), ("OTHER".into(), Secret::new("o2"))]),
+            max_response_bytes: 1024,
+            handle: tokio::runtime::Handle::current(),
+        };
+        let pairs = vec![("authorization".to_string(), "Bearer {{secret:KEY}}/{{secret:OTHER}}".to_string())];
+        let (map, secret_headers) = policy.headers(&pairs, None).unwrap();
+        assert_eq!(map["authorization"], "Bearer k1/o2");
+        assert_eq!(secret_headers.len(), 1);
+        // A caller's key that itself names secrets is inserted literally: no loop, no leak.
+        let sneaky = Secret::new("{{secret:KEY}}{{secret:KEY}}{{secret:OTHER}}");
+        let (map, _) = policy.headers(&pairs[..1], Some(&sneaky)).unwrap();
+        assert_eq!(map["authorization"], "Bearer {{secret:KEY}}{{secret:KEY}}{{secret:OTHER}}/o2");
+        let open = vec![("x".to_string(), "{{secret:KEY".to_string())];
+        assert!(policy.headers(&open, None).is_err());
     }
 
     #[test]

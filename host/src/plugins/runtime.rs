@@ -197,7 +197,6 @@ impl Runtime {
 
     /// A fresh store for one call, with `memory_mb` and `timeout_ms` enforced.
     pub fn store(&self, ctx: CallContext) -> Store<HostState> {
-        let deadline_ticks = ctx.timeout_ms.div_ceil(EPOCH_TICK_MS).max(1) + 1;
         let state = HostState {
             wasi: WasiCtx::builder().build(),
             table: ResourceTable::new(),
@@ -207,16 +206,16 @@ impl Runtime {
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limiter);
-        // Check every tick (5 ms): stop when the time budget is spent (an `Interrupt` trap, as
-        // a timeout) or as soon as the caller abandoned the call (a cancelled generation).
-        let mut ticks_left = deadline_ticks;
+        // Check every tick (5 ms): stop when the wall-clock budget is spent, host calls
+        // included (an `Interrupt` trap, reported as a timeout), or as soon as the caller
+        // abandoned the call (a cancelled generation).
         store.set_epoch_deadline(1);
-        store.epoch_deadline_callback(move |ctx| {
-            ticks_left = ticks_left.saturating_sub(1);
-            if ctx.data().ctx.abandoned() {
+        store.epoch_deadline_callback(|ctx| {
+            let state = ctx.data();
+            if state.ctx.abandoned() {
                 return Err(wasmtime::Error::msg(ABANDONED));
             }
-            if ticks_left == 0 {
+            if std::time::Instant::now() >= state.deadline {
                 return Err(wasmtime::Trap::Interrupt.into());
             }
             Ok(wasmtime::UpdateDeadline::Continue(1))
