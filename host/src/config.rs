@@ -314,8 +314,14 @@ impl Config {
         if !(1..=64).contains(&self.jobs.workers) {
             return Err(ConfigError(format!("jobs.workers must be 1..=64, got {}", self.jobs.workers)));
         }
-        if self.jobs.lease_seconds < 2 {
-            return Err(ConfigError("jobs.lease_seconds must be at least 2".into()));
+        if !(2..=3600).contains(&self.jobs.lease_seconds) {
+            return Err(ConfigError(format!("jobs.lease_seconds must be 2..=3600, got {}", self.jobs.lease_seconds)));
+        }
+        if !(10..=60_000).contains(&self.jobs.poll_interval_ms) {
+            return Err(ConfigError(format!(
+                "jobs.poll_interval_ms must be 10..=60000, got {}",
+                self.jobs.poll_interval_ms
+            )));
         }
         if self.jobs.max_attempts == 0 {
             return Err(ConfigError("jobs.max_attempts must be at least 1".into()));
@@ -445,6 +451,14 @@ mod tests {
         std::fs::write(&file, "[jobs]\nworkers = 0\n").unwrap();
         let err = Config::load(Some(&file), &Overrides::default()).unwrap_err().to_string();
         assert!(err.contains("jobs.workers"), "{err}");
+        for (toml, key) in [
+            ("[jobs]\npoll_interval_ms = 0\n", "jobs.poll_interval_ms"),
+            ("[jobs]\nlease_seconds = 99999999999\n", "jobs.lease_seconds"),
+        ] {
+            std::fs::write(&file, toml).unwrap();
+            let err = Config::load(Some(&file), &Overrides::default()).unwrap_err().to_string();
+            assert!(err.contains(key), "{err}");
+        }
         assert!(Config::load(Some(&dir.path().join("missing.toml")), &Overrides::default()).is_err());
     }
 

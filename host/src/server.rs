@@ -83,16 +83,17 @@ impl Running {
     }
 }
 
-/// Open everything, start the workers, bind the listener and serve in the background.
+/// Open everything, bind the listener, start the workers and serve in the background.
 pub async fn start(config: Config) -> anyhow::Result<Running> {
     let listen = config.listen;
     let app = build_app(config).await?;
+    // Bind first: a server that cannot listen starts no workers or background tasks.
+    let acceptor =
+        TcpListener::bind(listen).into_acceptor().await.with_context(|| format!("cannot listen on {listen}"))?;
     let stop = Arc::new(tokio::sync::Notify::new());
     let mut relays = app.start_signal_relay().await?;
     relays.push(app.start_replica_heartbeat().await?);
     let workers = app.start_workers(Arc::clone(&stop));
-    let acceptor =
-        TcpListener::bind(listen).into_acceptor().await.with_context(|| format!("cannot listen on {listen}"))?;
     let addr = acceptor.local_addr().first().and_then(|a| a.as_socket_addr().copied()).context("no local address")?;
     let routes = crate::api::routes(app.clone());
     let signal = Arc::clone(&stop);

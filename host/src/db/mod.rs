@@ -232,8 +232,8 @@ pub trait GenerationDb: Send + Sync {
     async fn edits_of(&self, parent_id: &str) -> AppResult<Vec<ImageRow>>;
     /// Finish the job atomically; false (and nothing written) when it is no longer this worker's.
     async fn finish(&self, id: &str, worker: &str, outcome: &Outcome, timings_json: &str, now: i64) -> AppResult<bool>;
-    /// This replica is alive at `now` (renewed every `lease_seconds / 3`); replicas not seen
-    /// for a day are forgotten.
+    /// This replica is alive at `now` (renewed every `lease_seconds / 3`). Also the sweep:
+    /// replicas not seen for a day and expired idempotency keys are deleted.
     async fn replica_seen(&self, replica: &str, now: i64) -> AppResult<()>;
     /// This replica stops: jobs pinned to it may be claimed by others at once.
     async fn replica_gone(&self, replica: &str) -> AppResult<()>;

@@ -47,11 +47,6 @@ impl Postgres {
         MIGRATIONS.run(&pool).await.context("applying migrations")?;
         Ok(Self { pool, listen_pool })
     }
-
-    /// The pool, for tests and benchmarks that inspect the database directly.
-    pub fn pool(&self) -> &PgPool {
-        &self.pool
-    }
 }
 
 /// The subquery locks the chosen row and skips rows other claims hold, so each concurrent
@@ -61,7 +56,7 @@ static CLAIM_SQL: LazyLock<String> = LazyLock::new(|| claim_sql("FOR UPDATE SKIP
 shared_generation_db!(
     Postgres,
     sqlx::PgConnection,
-    claim = CLAIM_SQL.clone(),
+    claim = CLAIM_SQL.as_str(),
     extra = {
         async fn signal(&self, payload: &str) -> crate::error::AppResult<()> {
             sqlx::query("SELECT pg_notify($1, $2)").bind(EVENTS_CHANNEL).bind(payload).execute(&self.pool).await?;

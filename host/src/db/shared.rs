@@ -217,6 +217,10 @@ macro_rules! shared_generation_db {
                     .bind(now - 24 * 3600 * 1000)
                     .execute(&self.pool)
                     .await?;
+                sqlx::query("DELETE FROM idempotency_keys WHERE created_at < $1")
+                    .bind(now - $crate::db::IDEMPOTENCY_TTL_MS)
+                    .execute(&self.pool)
+                    .await?;
                 Ok(())
             }
 
@@ -313,7 +317,10 @@ macro_rules! shared_generation_db {
             k: &$crate::db::IdempotencyKey<'_>,
             resource_id: &str,
         ) -> $crate::error::AppResult<Option<$crate::db::Replay>> {
-            sqlx::query("DELETE FROM idempotency_keys WHERE created_at < $1")
+            // Only this key, if it expired (the table-wide sweep runs with the replica heartbeat).
+            sqlx::query("DELETE FROM idempotency_keys WHERE scope = $1 AND key = $2 AND created_at < $3")
+                .bind(k.scope)
+                .bind(k.key)
                 .bind(k.now - $crate::db::IDEMPOTENCY_TTL_MS)
                 .execute(&mut *conn)
                 .await?;

@@ -56,7 +56,7 @@ static CLAIM_SQL: LazyLock<String> = LazyLock::new(|| claim_sql(""));
 shared_generation_db!(
     Sqlite,
     sqlx::SqliteConnection,
-    claim = CLAIM_SQL.clone(),
+    claim = CLAIM_SQL.as_str(),
     extra = {
         async fn signal(&self, _payload: &str) -> crate::error::AppResult<()> {
             Ok(())

@@ -359,19 +359,18 @@ impl App {
         input: NewGeneration,
         idempotency: Option<&super::Idempotency>,
     ) -> AppResult<GenerationView> {
+        if let Some(key) = &input.provider_key
+            && (key.expose().is_empty() || key.expose().len() > 4096 || key.expose().chars().any(char::is_control))
+        {
+            return Err(AppError::field("X-Provider-Key", "must be 1 to 4096 printable characters"));
+        }
         if let Some(idem) = idempotency
             && let Some(replay) = self.db.idempotent_replay(&idem.db_key(now_ms())).await?
         {
             return self.get_generation(&idem.check(replay)?).await;
         }
-        let (mut input, styling, errors) = self.style_request(input).await?;
+        let (input, styling, errors) = self.style_request(input).await?;
         let caller_key = input.provider_key.clone();
-        if let Some(key) = &caller_key
-            && (key.expose().is_empty() || key.expose().len() > 4096 || key.expose().chars().any(char::is_control))
-        {
-            input.provider_key = None;
-            return Err(AppError::field("X-Provider-Key", "must be 1 to 4096 printable characters"));
-        }
         let (spec, metadata) = self.validate_styled(input, styling, errors)?;
         let id = new_id("gen");
         let pinned_to = caller_key.is_some().then(|| self.replica_id.clone());
