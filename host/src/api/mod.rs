@@ -93,13 +93,21 @@ async fn request_middleware<E: Endpoint>(next: E, req: Request) -> poem::Result<
     let path = req.uri().path().to_string();
     let span = tracing::info_span!("request", request_id = %id, %method, %path);
     let started = Instant::now();
-    let mut response = REQUEST_ID
+    let (mut response, operation) = REQUEST_ID
         .scope(
             id.clone(),
             async move {
+                // poem-openapi tags each operation's answer (or error) with its operation id.
                 match next.call(req).await {
-                    Ok(r) => r.into_response(),
-                    Err(e) => problem::error_to_problem(e),
+                    Ok(r) => {
+                        let r = r.into_response();
+                        let op = r.data::<poem_openapi::OperationId>().map(|o| o.0);
+                        (r, op)
+                    }
+                    Err(e) => {
+                        let op = e.data::<poem_openapi::OperationId>().map(|o| o.0);
+                        (problem::error_to_problem(e), op)
+                    }
                 }
             }
             .instrument(span.clone()),
@@ -110,10 +118,10 @@ async fn request_middleware<E: Endpoint>(next: E, req: Request) -> poem::Result<
     }
     let status = response.status().as_u16();
     let elapsed = started.elapsed().as_secs_f64();
-    let route = crate::metrics::route_template(&path);
+    let operation = operation.unwrap_or_else(|| crate::metrics::unlisted_operation(&path));
     let metrics = &crate::metrics::METRICS;
-    metrics.http_requests.with_label_values(&[method.as_str(), &route, &status.to_string()]).inc();
-    metrics.http_duration.with_label_values(&[method.as_str(), &route]).observe(elapsed);
+    metrics.http_requests.with_label_values(&[method.as_str(), operation, &status.to_string()]).inc();
+    metrics.http_duration.with_label_values(&[method.as_str(), operation]).observe(elapsed);
     let elapsed_ms = elapsed * 1000.0;
     span.in_scope(|| {
         if status >= 500 {

@@ -58,7 +58,8 @@ fn metrics_are_prometheus_text_with_bounded_labels() {
     assert!(r.header("content-type").unwrap().starts_with("text/plain"));
     let text = String::from_utf8(r.bytes).unwrap();
     for needle in [
-        "easel_http_requests_total{method=\"GET\",route=\"/v1/generations/{id}\",status=\"200\"}",
+        "easel_http_requests_total{method=\"GET\",operation=\"get_generation\",status=\"200\"}",
+        "easel_http_requests_total{method=\"GET\",operation=\"other\",status=\"404\"}",
         "easel_http_request_duration_seconds_bucket",
         "easel_generations_created_total{model=\"local/procedural\"}",
         "easel_generations_finished_total{model=\"local/procedural\",status=\"succeeded\"}",
