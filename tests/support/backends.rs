@@ -46,13 +46,20 @@ pub fn configure(config: &mut Config, data_dir: &Path) {
         config.database_url = Some(Secret::new(postgres_database(&admin, &name_for(data_dir))));
     }
     if s3_blobs() {
-        let s3 = s3_server();
-        config.blobs.url = Some(format!("s3://{}/{}", s3.bucket, name_for(data_dir)));
-        config.blobs.s3_endpoint = Some(s3.endpoint.clone());
-        config.blobs.s3_region = "us-east-1".into();
-        config.blobs.s3_path_style = true;
-        config.blobs.s3_access_key_id = Some(Secret::new(S3_ACCESS_KEY));
-        config.blobs.s3_secret_access_key = Some(Secret::new(S3_SECRET_KEY));
+        config.blobs = s3_blobs_config(&name_for(data_dir));
+    }
+}
+
+/// `[blobs]` for this process's S3 test server, under `prefix` of its bucket.
+pub fn s3_blobs_config(prefix: &str) -> easel::config::BlobsConfig {
+    let s3 = s3_server();
+    easel::config::BlobsConfig {
+        url: Some(format!("s3://{}/{prefix}", s3.bucket)),
+        s3_endpoint: Some(s3.endpoint.clone()),
+        s3_region: "us-east-1".into(),
+        s3_access_key_id: Some(Secret::new(S3_ACCESS_KEY)),
+        s3_secret_access_key: Some(Secret::new(S3_SECRET_KEY)),
+        s3_path_style: true,
     }
 }
 
@@ -198,7 +205,8 @@ pub fn stored_blobs(config: &Config) -> Vec<PathBuf> {
     walk(&dir)
 }
 
-fn walk(dir: &Path) -> Vec<PathBuf> {
+/// Every file below `dir` (recursively), except hidden ones and object_store staging files.
+pub fn walk(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
         let path = entry.path();

@@ -72,6 +72,8 @@ impl App {
         loop {
             let wake = self.wake.notified();
             let stop = shutdown.notified();
+            // Subscribed before the claim, so a cancel right after it is not missed.
+            let events = self.events.subscribe();
             let now = now_ms();
             let claim = ClaimRequest {
                 worker: &worker,
@@ -85,7 +87,7 @@ impl App {
             };
             match self.db.claim(&claim).await {
                 Ok(Some(job)) => {
-                    self.run_job(&worker, job).await;
+                    self.run_job(&worker, job, events).await;
                     continue;
                 }
                 Ok(None) => {}
@@ -101,7 +103,12 @@ impl App {
 
     /// Run one claimed job to its end.
     #[tracing::instrument(skip_all, fields(generation_id = %job.id, attempt = job.attempts))]
-    async fn run_job(&self, worker: &str, job: ClaimedJob) {
+    async fn run_job(
+        &self,
+        worker: &str,
+        job: ClaimedJob,
+        mut events: tokio::sync::broadcast::Receiver<super::GenerationEvent>,
+    ) {
         let started = Instant::now();
         let mut timings = BTreeMap::new();
         if job.attempts > job.max_attempts {
@@ -116,11 +123,6 @@ impl App {
 
         // Stop working on the job as soon as it is no longer ours: canceled (this replica's
         // event, another replica's relayed one, or a refused heartbeat) or taken over.
-        let mut events = self.events.subscribe();
-        // A cancel between the claim and the subscription is seen here.
-        if self.db.get_generation(&job.id).await.is_ok_and(|g| g.is_some_and(|g| g.status == "canceled")) {
-            return;
-        }
         let (lost_tx, lost_rx) = tokio::sync::oneshot::channel();
         let heartbeat = self.spawn_heartbeat(worker, &job.id, lost_tx);
         let canceled = async {

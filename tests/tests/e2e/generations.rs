@@ -190,7 +190,7 @@ fn restart_keeps_generations_and_files() {
     let before = first.download(&g["images"][0]).0.bytes;
     first.stop();
     // Compiled plugins are cached on disk (wasmtime's cache: keyed by component hash and engine).
-    let compiled = walk(&tmp.path().join("cache/plugins"))
+    let compiled = crate::backends::walk(&tmp.path().join("cache/plugins"))
         .into_iter()
         .filter(|p| p.extension().is_none() && !p.file_name().unwrap().to_string_lossy().starts_with('.'));
     assert!(compiled.count() >= 4, "one cached compilation per bundled plugin");
@@ -240,25 +240,8 @@ fn a_job_whose_worker_died_is_taken_up_again_after_its_lease() {
     assert_eq!(second.download(&g["images"][0]).0.bytes, second.download(&template["images"][0]).0.bytes);
 }
 
-fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-        let path = entry.path();
-        if path.is_dir() { out.extend(walk(&path)) } else { out.push(path) }
-    }
-    out
-}
-
 fn post_with_key(s: &TestServer, path: &str, key: &str, body: &serde_json::Value) -> crate::Resp {
-    let r = reqwest::blocking::Client::new()
-        .post(format!("{}{path}", s.base))
-        .header("Idempotency-Key", key)
-        .json(body)
-        .send()
-        .unwrap();
-    let status = r.status().as_u16();
-    let headers = r.headers().clone();
-    crate::Resp { status, headers, bytes: r.bytes().unwrap().to_vec() }
+    s.post_json_with(path, &[("Idempotency-Key", key)], body)
 }
 
 #[test]

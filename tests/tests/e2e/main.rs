@@ -158,6 +158,15 @@ impl TestServer {
         Self::read(self.client.post(format!("{}{path}", self.base)).json(body).send().unwrap())
     }
 
+    /// `POST` a JSON body with extra headers (e.g. `Idempotency-Key`).
+    pub fn post_json_with(&self, path: &str, headers: &[(&str, &str)], body: &Value) -> Resp {
+        let mut request = self.client.post(format!("{}{path}", self.base)).json(body);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        Self::read(request.send().unwrap())
+    }
+
     pub fn post_raw(&self, path: &str, content_type: &str, body: &[u8]) -> Resp {
         Self::read(
             self.client

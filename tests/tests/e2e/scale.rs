@@ -11,7 +11,7 @@ use easel::config::{BlobsConfig, Config, Overrides, Secret};
 use easel::db::{ClaimRequest, GenerationDb};
 use serde_json::json;
 
-use crate::backends::{self, S3_ACCESS_KEY, S3_SECRET_KEY, queued_row as queued};
+use crate::backends::{self, S3_SECRET_KEY, queued_row as queued};
 use crate::{TestServer, shared, small};
 
 /// A database of its own on the suite's backend (SQLite file or PostgreSQL database).
@@ -155,14 +155,8 @@ fn progress_streams_as_server_sent_events_until_the_end() {
 #[test]
 fn blobs_round_trip_through_a_real_s3_server() {
     let s3 = backends::s3_server();
-    let config = |secret: &str| BlobsConfig {
-        url: None,
-        s3_endpoint: Some(s3.endpoint.clone()),
-        s3_region: "us-east-1".into(),
-        s3_access_key_id: Some(Secret::new(S3_ACCESS_KEY)),
-        s3_secret_access_key: Some(Secret::new(secret)),
-        s3_path_style: true,
-    };
+    let config =
+        |secret: &str| BlobsConfig { s3_secret_access_key: Some(Secret::new(secret)), ..backends::s3_blobs_config("") };
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     rt.block_on(async {
         let store = BlobStore::s3(&config(S3_SECRET_KEY), &s3.bucket, "round-trip").unwrap();
@@ -183,14 +177,7 @@ fn blobs_round_trip_through_a_real_s3_server() {
 fn a_whole_generation_on_s3_blobs_and_the_suites_database() {
     // Whatever backends the suite runs on, this server stores its images in S3.
     let tmp = tempfile::tempdir().unwrap();
-    let s3 = backends::s3_server();
-    let server = TestServer::start_in(tmp.path(), |c| {
-        c.blobs.url = Some(format!("s3://{}/whole", s3.bucket));
-        c.blobs.s3_endpoint = Some(s3.endpoint.clone());
-        c.blobs.s3_path_style = true;
-        c.blobs.s3_access_key_id = Some(Secret::new(S3_ACCESS_KEY));
-        c.blobs.s3_secret_access_key = Some(Secret::new(S3_SECRET_KEY));
-    });
+    let server = TestServer::start_in(tmp.path(), |c| c.blobs = backends::s3_blobs_config("whole"));
     let g = server.generate(small("a bucket of paint"));
     let (file, _) = server.download(&g["images"][0]);
     let stored = backends::stored_blobs(&server.config);
