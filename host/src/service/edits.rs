@@ -106,28 +106,60 @@ impl App {
         };
         let catalog = self.plugins.catalog();
         let max_side = i64::from(imaging::MAX_SIDE) * 2;
+        // The image's size after each operation, so crops are checked against the image they
+        // will cut, before any work is done.
+        let (mut w, mut h) = (source.width, source.height);
         for (i, op) in ops.iter().enumerate() {
             match op {
                 EditOp::Crop { x, y, width, height } => {
+                    let before = errors.len();
                     for (name, v, min) in [("x", x, 0), ("y", y, 0), ("width", width, 1), ("height", height, 1)] {
                         if *v < min || *v > max_side {
                             errors.push(field(i, name, format!("must be {min} to {max_side}, got {v}")));
                         }
                     }
+                    if errors.len() == before {
+                        for (name, offset, extent, side) in [("x", x, width, w), ("y", y, height, h)] {
+                            if offset + extent > side {
+                                let what = if *offset >= side {
+                                    name
+                                } else if name == "x" {
+                                    "width"
+                                } else {
+                                    "height"
+                                };
+                                errors.push(field(
+                                    i,
+                                    what,
+                                    format!(
+                                        "the rectangle {width}x{height} at ({x}, {y}) does not fit in the {w}x{h} image"
+                                    ),
+                                ));
+                                break;
+                            }
+                        }
+                        (w, h) = (*width, *height);
+                    }
                 }
                 EditOp::Resize { width, height } => {
+                    let before = errors.len();
                     for (name, v) in [("width", width), ("height", height)] {
                         if !(1..=max_side).contains(v) {
                             errors.push(field(i, name, format!("must be 1 to {max_side}, got {v}")));
                         }
                     }
-                    if width.saturating_mul(*height) as u64 > self.config.limits.max_pixels {
-                        errors.push(field(i, "width", format!("{width}x{height} exceeds the pixel limit")));
+                    if errors.len() == before {
+                        if (width * height) as u64 > self.config.limits.max_pixels {
+                            errors.push(field(i, "width", format!("{width}x{height} exceeds the pixel limit")));
+                        }
+                        (w, h) = (*width, *height);
                     }
                 }
                 EditOp::Rotate { degrees } => {
                     if ![90, 180, 270, -90].contains(degrees) {
                         errors.push(field(i, "degrees", format!("must be 90, 180 or 270, got {degrees}")));
+                    } else if degrees.rem_euclid(180) == 90 {
+                        (w, h) = (h, w);
                     }
                 }
                 EditOp::Flip { direction } => {

@@ -328,12 +328,24 @@ fn bad_edits_name_the_operation_and_store_nothing() {
             json!({ "operations": [{ "type": "crop", "x": 100, "y": 0, "width": 100, "height": 10 }] }),
             "operations[0].width",
         ),
+        // Checked against the size the earlier operations leave (128x128 resized to 64x32,
+        // rotated to 32x64), before any work is done.
+        (
+            json!({ "operations": [{ "type": "resize", "width": 64, "height": 32 }, { "type": "rotate", "degrees": 90 }, { "type": "crop", "x": 0, "y": 40, "width": 32, "height": 30 }] }),
+            "operations[2].height",
+        ),
+        (
+            json!({ "operations": [{ "type": "filter", "name": "sepia" }, { "type": "crop", "x": 128, "y": 0, "width": 1, "height": 1 }] }),
+            "operations[1].x",
+        ),
+        (json!({ "operations": [{ "type": "resize", "width": -5, "height": 10 }] }), "operations[0].width"),
         (json!({ "operations": [{ "type": "rotate", "degrees": 45 }] }), "operations[0].degrees"),
         (json!({ "operations": [{ "type": "flip", "direction": "diagonal" }] }), "operations[0].direction"),
         (json!({ "operations": [] }), "operations"),
     ];
     for (body, field) in cases {
         let p = s.post_json(&path, &body).problem(422, "validation_error");
+        assert_eq!(p["errors"].as_array().unwrap().len(), 1, "one precise error: {p}");
         let fields: Vec<_> =
             p["errors"].as_array().unwrap().iter().map(|e| e["field"].as_str().unwrap().to_string()).collect();
         assert!(fields.iter().any(|f| f == field), "expected {field}, got {p}");
