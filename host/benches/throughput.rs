@@ -63,7 +63,8 @@ async fn run(replicas: usize, database_url: &str) -> f64 {
     }
     let app = &servers[0].app;
     for id in &ids {
-        let view = app.wait_for_generation(id, Duration::from_secs(600)).await.unwrap();
+        let view =
+            app.wait_for_generation(&easel::auth::Principal::system(), id, Duration::from_secs(600)).await.unwrap();
         assert_eq!(view.row.status, "succeeded");
     }
     let secs = started.elapsed().as_secs_f64();

@@ -37,6 +37,170 @@ pub struct Config {
     pub limits: LimitsConfig,
     /// Plugins directory, default limits and per-plugin grants.
     pub plugins: PluginsConfig,
+    /// Accounts, sessions, IP allowlists and the authorization policy.
+    pub auth: AuthConfig,
+    /// Tiers by name (`[tiers.<name>]`): quotas, limits, allowed models and credits. The
+    /// defaults define `anonymous`, `local`, `free`, `pro` and `admin`; a file or the
+    /// environment changes single keys (`EASEL_TIERS__FREE__IMAGES_PER_DAY=20`) or adds tiers.
+    pub tiers: BTreeMap<String, TierConfig>,
+}
+
+/// `[auth]`: who may register, how long sessions last, which networks get a tier without
+/// credentials, and where the casbin policy comes from.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthConfig {
+    /// `open` (anyone may register), `closed` (only operators create users: `easel user
+    /// create`, admin API) or `invite` (registration needs a code from `POST /v1/admin/invites`).
+    pub registration: Registration,
+    /// Lifetime of a session token from `POST /v1/auth/login`, in seconds (60..=31536000).
+    pub session_ttl_seconds: u64,
+    /// Tier of newly registered users.
+    pub default_tier: String,
+    /// HMAC key signing session tokens (HS256), at least 32 bytes. When unset, one is
+    /// generated once and kept in the database, so every replica shares it.
+    pub jwt_secret: Option<Secret>,
+    /// Networks let in without credentials, each with the tier its callers get, checked in
+    /// order with casbin's `ipMatch`. Default: loopback (IPv4 and IPv6) → `local`, so a fresh
+    /// server answers `curl` on the same machine. Set `ip_allowlist = []` to turn that off.
+    pub ip_allowlist: Vec<IpRule>,
+    /// Proxies (CIDRs) whose `X-Forwarded-For` is believed: the client is the right-most
+    /// address in it that is not itself a trusted proxy. Empty: the header is ignored.
+    pub trusted_proxies: Vec<String>,
+    /// When not empty, admin routes (`/v1/admin/*`, `POST /v1/plugins/reload`) answer only
+    /// to clients in these CIDRs, whatever their tier.
+    pub admin_allowlist: Vec<String>,
+    /// The casbin model (`.conf`); default `<data_dir>/policy/model.conf` when it exists, else
+    /// the embedded model.
+    pub policy_model: Option<PathBuf>,
+    /// The casbin policy (`.csv`); default `<data_dir>/policy/policy.csv` when it exists, else
+    /// the embedded policy. Edits take effect without a restart.
+    pub policy_file: Option<PathBuf>,
+    /// Sign-in attempts allowed per e-mail address per 15 minutes (per client IP: 5 times
+    /// this), after which `POST /v1/auth/login` answers 429.
+    pub login_attempts: u32,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self {
+            registration: Registration::Open,
+            session_ttl_seconds: 86_400,
+            default_tier: "free".into(),
+            jwt_secret: None,
+            ip_allowlist: vec![
+                IpRule { cidr: "127.0.0.0/8".into(), tier: "local".into() },
+                IpRule { cidr: "::1/128".into(), tier: "local".into() },
+            ],
+            trusted_proxies: Vec::new(),
+            admin_allowlist: Vec::new(),
+            policy_model: None,
+            policy_file: None,
+            login_attempts: 10,
+        }
+    }
+}
+
+/// Who may register.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Registration {
+    /// Anyone.
+    #[default]
+    Open,
+    /// No one; operators create users.
+    Closed,
+    /// Whoever has an unused invite code.
+    Invite,
+}
+
+/// `[[auth.ip_allowlist]]`: a network and the tier its callers get without credentials.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IpRule {
+    /// An address or CIDR, IPv4 or IPv6 (`10.0.0.0/8`, `fd00::/8`, `192.0.2.7`).
+    pub cidr: String,
+    /// A tier defined under `[tiers]`.
+    pub tier: String,
+}
+
+/// `[tiers.<name>]`: what one tier may do. An absent limit means no limit.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TierConfig {
+    /// A tier whose policy rules (routes and models) this one has too, as a casbin
+    /// `g, <tier>, <inherits>` line: a new tier usually starts from `free` or `pro`.
+    pub inherits: Option<String>,
+    /// Images generated per UTC day (reserved when a generation is accepted, given back when
+    /// it fails or is canceled).
+    pub images_per_day: Option<u64>,
+    /// Requests per clock hour (every authenticated request counts).
+    pub requests_per_hour: Option<u64>,
+    /// Generations queued or running at once.
+    pub max_concurrent: Option<u64>,
+    /// Largest `n` of one generation.
+    pub max_n: Option<u32>,
+    /// Most pixels (width × height) of one image (the server-wide `limits.max_pixels` still applies).
+    pub max_pixels: Option<u64>,
+    /// Models this tier may use, as `provider/model` patterns (`local/*`, `*`). Added to the
+    /// casbin policy as `p, <tier>, /models/<pattern>, use`.
+    pub allowed_models: Vec<String>,
+    /// Credits one image costs; when set, users of this tier need credits to generate.
+    pub credits_per_image: Option<u64>,
+    /// Balance a user's credits are topped up to at the start of each refill period.
+    pub credits_refill: Option<u64>,
+    /// `day`, `week` (Monday 00:00 UTC) or `month`.
+    pub credits_refill_period: RefillPeriod,
+}
+
+/// How often credits are topped up.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RefillPeriod {
+    /// Every UTC day.
+    Day,
+    /// Every week, from Monday 00:00 UTC.
+    Week,
+    /// Every calendar month (UTC).
+    #[default]
+    Month,
+}
+
+/// The tiers a fresh server knows (see `docker/easel.example.toml`).
+pub fn default_tiers() -> BTreeMap<String, TierConfig> {
+    let models = |m: &[&str]| m.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    BTreeMap::from([
+        (
+            "anonymous".to_string(),
+            TierConfig { requests_per_hour: Some(600), images_per_day: Some(0), ..TierConfig::default() },
+        ),
+        ("local".to_string(), TierConfig { allowed_models: models(&["*"]), ..TierConfig::default() }),
+        (
+            "free".to_string(),
+            TierConfig {
+                images_per_day: Some(50),
+                requests_per_hour: Some(100),
+                max_concurrent: Some(5),
+                max_n: Some(4),
+                max_pixels: Some(4_194_304),
+                allowed_models: models(&["local/*", "gemini/*"]),
+                ..TierConfig::default()
+            },
+        ),
+        (
+            "pro".to_string(),
+            TierConfig {
+                images_per_day: Some(1000),
+                requests_per_hour: Some(5000),
+                max_concurrent: Some(20),
+                max_n: Some(10),
+                max_pixels: Some(16_777_216),
+                allowed_models: models(&["*"]),
+                ..TierConfig::default()
+            },
+        ),
+        ("admin".to_string(), TierConfig { allowed_models: models(&["*"]), ..TierConfig::default() }),
+    ])
 }
 
 /// Log output format.
@@ -202,6 +366,8 @@ impl Default for Config {
             jobs: JobsConfig::default(),
             limits: LimitsConfig::default(),
             plugins: PluginsConfig::default(),
+            auth: AuthConfig::default(),
+            tiers: default_tiers(),
         }
     }
 }
@@ -347,6 +513,70 @@ impl Config {
                 "blobs.s3_access_key_id and blobs.s3_secret_access_key must be set together".into(),
             ));
         }
+        self.validate_auth()
+    }
+
+    fn validate_auth(&self) -> Result<(), ConfigError> {
+        let auth = &self.auth;
+        let tier_known = |key: &str, tier: &str| {
+            if self.tiers.contains_key(tier) {
+                Ok(())
+            } else {
+                let known: Vec<&str> = self.tiers.keys().map(String::as_str).collect();
+                Err(ConfigError(format!("{key}: tier {tier:?} is not defined under [tiers] ({})", known.join(", "))))
+            }
+        };
+        tier_known("auth.default_tier", &auth.default_tier)?;
+        for name in ["anonymous", "admin"] {
+            tier_known("tiers", name)?;
+        }
+        if !(60..=31_536_000).contains(&auth.session_ttl_seconds) {
+            return Err(ConfigError(format!(
+                "auth.session_ttl_seconds must be 60..=31536000, got {}",
+                auth.session_ttl_seconds
+            )));
+        }
+        if let Some(secret) = &auth.jwt_secret
+            && secret.expose().len() < 32
+        {
+            return Err(ConfigError("auth.jwt_secret must be at least 32 bytes".into()));
+        }
+        if auth.login_attempts == 0 {
+            return Err(ConfigError("auth.login_attempts must be at least 1".into()));
+        }
+        for (i, rule) in auth.ip_allowlist.iter().enumerate() {
+            parse_cidr(&rule.cidr).map_err(|e| ConfigError(format!("auth.ip_allowlist[{i}].cidr: {e}")))?;
+            tier_known(&format!("auth.ip_allowlist[{i}].tier"), &rule.tier)?;
+        }
+        for (key, list) in
+            [("auth.trusted_proxies", &auth.trusted_proxies), ("auth.admin_allowlist", &auth.admin_allowlist)]
+        {
+            for (i, cidr) in list.iter().enumerate() {
+                parse_cidr(cidr).map_err(|e| ConfigError(format!("{key}[{i}]: {e}")))?;
+            }
+        }
+        for (name, tier) in &self.tiers {
+            if name.is_empty()
+                || !name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+            {
+                return Err(ConfigError(format!(
+                    "tiers.{name}: tier names are lowercase letters, digits, '-' and '_'"
+                )));
+            }
+            for (i, pattern) in tier.allowed_models.iter().enumerate() {
+                if pattern.is_empty() || pattern.contains([',', ' ', '"']) {
+                    return Err(ConfigError(format!(
+                        "tiers.{name}.allowed_models[{i}]: {pattern:?} must be a provider/model pattern such as local/* or *"
+                    )));
+                }
+            }
+            if let Some(parent) = &tier.inherits {
+                tier_known(&format!("tiers.{name}.inherits"), parent)?;
+            }
+            if tier.credits_refill.is_some() && tier.credits_per_image.is_none() {
+                return Err(ConfigError(format!("tiers.{name}.credits_refill needs tiers.{name}.credits_per_image")));
+            }
+        }
         Ok(())
     }
 
@@ -401,6 +631,26 @@ impl Config {
     pub fn plugins_dir(&self) -> PathBuf {
         self.plugins.dir.clone().unwrap_or_else(|| self.data_dir.join("plugins"))
     }
+}
+
+/// Parse `addr` or `addr/prefix` (IPv4 or IPv6) into the network's address and prefix length.
+/// casbin's `ipMatch` panics on what it cannot parse, so every CIDR is checked here first.
+pub fn parse_cidr(cidr: &str) -> Result<(std::net::IpAddr, u8), String> {
+    let (addr, prefix) = match cidr.split_once('/') {
+        Some((a, p)) => (a, Some(p)),
+        None => (cidr, None),
+    };
+    let addr: std::net::IpAddr = addr.parse().map_err(|_| format!("{cidr:?} is not an IP address or CIDR"))?;
+    let max = if addr.is_ipv4() { 32 } else { 128 };
+    let prefix = match prefix {
+        None => max,
+        Some(p) => p
+            .parse::<u8>()
+            .ok()
+            .filter(|p| *p <= max)
+            .ok_or_else(|| format!("{cidr:?}: the prefix length must be 0 to {max}"))?,
+    };
+    Ok((addr, prefix))
 }
 
 /// Shows only the scheme of a URL that may carry credentials.

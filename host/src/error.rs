@@ -26,8 +26,12 @@ pub enum ErrorCode {
     Unauthorized,
     /// Authenticated but not allowed.
     Forbidden,
-    /// Too many requests.
+    /// Too many requests (per hour, or generations at once).
     RateLimited,
+    /// The tier's daily image quota is used up.
+    QuotaExceeded,
+    /// Not enough credits for this generation.
+    InsufficientCredits,
     /// The route exists but not with this method.
     MethodNotAllowed,
 }
@@ -48,6 +52,8 @@ impl ErrorCode {
             Self::Unauthorized => "unauthorized",
             Self::Forbidden => "forbidden",
             Self::RateLimited => "rate_limited",
+            Self::QuotaExceeded => "quota_exceeded",
+            Self::InsufficientCredits => "insufficient_credits",
             Self::MethodNotAllowed => "method_not_allowed",
         }
     }
@@ -64,7 +70,8 @@ impl ErrorCode {
             Self::InternalError => 500,
             Self::Unauthorized => 401,
             Self::Forbidden => 403,
-            Self::RateLimited => 429,
+            Self::RateLimited | Self::QuotaExceeded => 429,
+            Self::InsufficientCredits => 402,
             Self::MethodNotAllowed => 405,
         }
     }
@@ -92,6 +99,16 @@ pub enum AppError {
         code: ErrorCode,
         /// Message safe to show to the client.
         message: String,
+    },
+    /// A limit was reached; the client may retry after `retry_after` seconds.
+    #[error("{message}")]
+    Limited {
+        /// `rate_limited` or `quota_exceeded`.
+        code: ErrorCode,
+        /// Message safe to show to the client.
+        message: String,
+        /// Seconds until retrying can succeed (`Retry-After`).
+        retry_after: u64,
     },
     /// An unexpected failure; logged with its chain, shown to the client as `internal_error`.
     #[error(transparent)]
@@ -122,7 +139,7 @@ impl AppError {
     pub fn code(&self) -> ErrorCode {
         match self {
             Self::Validation(_) => ErrorCode::ValidationError,
-            Self::Coded { code, .. } => *code,
+            Self::Coded { code, .. } | Self::Limited { code, .. } => *code,
             Self::Internal(_) => ErrorCode::InternalError,
         }
     }

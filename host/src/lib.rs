@@ -11,6 +11,7 @@
 //! [`config`], [`error`], [`telemetry`], [`server`] (start-up wiring).
 
 pub mod api;
+pub mod auth;
 pub mod blobs;
 pub mod config;
 pub mod db;

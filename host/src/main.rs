@@ -37,6 +37,72 @@ enum Command {
     /// Tools for plugin authors.
     #[command(subcommand)]
     Plugin(PluginCommand),
+    /// Manage user accounts (operators; works on the configured database directly).
+    User {
+        #[command(flatten)]
+        target: Target,
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+    /// Manage API keys (operators).
+    Key {
+        #[command(flatten)]
+        target: Target,
+        #[command(subcommand)]
+        command: KeyCommand,
+    },
+}
+
+/// Which server's data an operator command works on.
+#[derive(clap::Args)]
+struct Target {
+    /// TOML configuration file, as given to `easel serve`.
+    #[arg(long, env = "EASEL_CONFIG", global = true)]
+    config: Option<PathBuf>,
+    /// Data directory [env: EASEL_DATA_DIR].
+    #[arg(long, global = true)]
+    data_dir: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Create a user; prints its id. Without --password-stdin the user signs in with API keys only.
+    Create {
+        /// E-mail address.
+        #[arg(long)]
+        email: String,
+        /// Tier (default: auth.default_tier), e.g. admin.
+        #[arg(long)]
+        tier: Option<String>,
+        /// Display name.
+        #[arg(long)]
+        name: Option<String>,
+        /// Read the password from the first line of standard input.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Change a user's tier.
+    SetTier {
+        /// The user's e-mail address or id.
+        user: String,
+        /// New tier.
+        tier: String,
+    },
+    /// List users (id, e-mail, tier).
+    List,
+}
+
+#[derive(Subcommand)]
+enum KeyCommand {
+    /// Create an API key for a user; prints the secret (shown only this once).
+    Create {
+        /// The user's e-mail address or id.
+        #[arg(long)]
+        user: String,
+        /// Label of the key.
+        #[arg(long, default_value = "cli")]
+        name: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -109,6 +175,8 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        Command::User { target, command } => operator(target, |app| Box::pin(user_command(app, command))),
+        Command::Key { target, command } => operator(target, |app| Box::pin(key_command(app, command))),
         Command::Serve { listen, data_dir, config, log_format } => {
             let overrides = Overrides { listen, data_dir, log_format };
             let config = match Config::load(config.as_deref(), &overrides) {
@@ -136,4 +204,99 @@ fn main() -> ExitCode {
             }
         }
     }
+}
+
+type OperatorFuture = std::pin::Pin<Box<dyn std::future::Future<Output = anyhow::Result<()>>>>;
+
+/// Run an operator command against the configured database and print its error, if any.
+fn operator(target: Target, run: impl FnOnce(easel::service::App) -> OperatorFuture) -> ExitCode {
+    let overrides = Overrides { data_dir: target.data_dir, ..Overrides::default() };
+    let mut config = match Config::load(target.config.as_deref(), &overrides) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("easel: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    // An operator command neither watches files nor needs more than a connection or two.
+    config.plugins.watch = false;
+    config.database_max_connections = config.database_max_connections.min(2);
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("easel: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async move {
+        let app = easel::server::build_app(config).await?;
+        run(app).await
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("easel: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// A user by e-mail address or `usr_…` id.
+async fn find_user(app: &easel::service::App, user: &str) -> anyhow::Result<easel::db::accounts::UserRow> {
+    let found = if user.starts_with("usr_") {
+        app.db.user_by_id(user).await?
+    } else {
+        app.db.user_by_email(&user.trim().to_lowercase()).await?
+    };
+    found.ok_or_else(|| anyhow::anyhow!("no user {user:?}"))
+}
+
+async fn user_command(app: easel::service::App, command: UserCommand) -> anyhow::Result<()> {
+    match command {
+        UserCommand::Create { email, tier, name, password_stdin } => {
+            let password = if password_stdin {
+                let mut line = String::new();
+                std::io::stdin().read_line(&mut line)?;
+                Some(line.trim_end_matches(['\r', '\n']).to_string())
+            } else {
+                None
+            };
+            let new = easel::service::accounts::NewUser { email, password, name, tier, invite_code: None };
+            let user = app.create_user(new, true).await?;
+            println!("{}", user.id);
+            eprintln!("created {} ({}, tier {})", user.id, user.email, user.tier);
+        }
+        UserCommand::SetTier { user, tier } => {
+            let user = find_user(&app, &user).await?;
+            let patch = easel::service::accounts::AdminPatch { tier: Some(tier), ..Default::default() };
+            let user = app.admin_update_user(&user.id, patch).await?;
+            eprintln!("{} ({}) is now in tier {}", user.id, user.email, user.tier);
+        }
+        UserCommand::List => {
+            let mut cursor = None;
+            loop {
+                let (users, next) = app.list_users(cursor, 100).await?;
+                for u in users {
+                    println!("{}\t{}\t{}{}", u.id, u.email, u.tier, if u.disabled != 0 { "\tdisabled" } else { "" });
+                }
+                match next {
+                    Some(n) => cursor = Some(n),
+                    None => break,
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn key_command(app: easel::service::App, command: KeyCommand) -> anyhow::Result<()> {
+    match command {
+        KeyCommand::Create { user, name } => {
+            let user = find_user(&app, &user).await?;
+            let (key, secret) = app.create_key(&user.id, &name, None).await?;
+            println!("{secret}");
+            eprintln!("created {} for {}; the secret above is shown only once", key.id, user.email);
+        }
+    }
+    Ok(())
 }

@@ -32,10 +32,18 @@ pub async fn build_app(config: Config) -> anyhow::Result<App> {
     for failure in &registry.catalog().failures {
         tracing::warn!(plugin = %failure.name, error = %failure.error, "plugin not loaded");
     }
+    let auth = Arc::new(crate::auth::Auth::new(&config, db.as_ref()).await?);
+    let config = Arc::new(config);
+    if config.plugins.watch
+        && let Err(e) = auth.policies.watch(Arc::clone(&config))
+    {
+        tracing::warn!(error = %format!("{e:#}"), "cannot watch the policy files; restart to apply policy changes");
+    }
     let (events, _) = tokio::sync::broadcast::channel(1024);
     Ok(App {
-        config: Arc::new(config),
+        config,
         db,
+        auth,
         blobs,
         plugins: registry,
         events,

@@ -6,6 +6,10 @@
 //! holds claimed jobs. Every generation must finish exactly once, the dead replica's jobs must
 //! be finished by the other after their lease expires, and a generation made on one replica
 //! must be readable, downloadable and streamable on the other.
+//!
+//! Accounts: users and keys made with the operator CLI (`easel user create`, `easel key
+//! create`, `easel user set-tier`) work on both replicas, a daily image quota holds across
+//! them under concurrent requests, and no password or key secret reaches a log.
 
 #[path = "../../tests/support/backends.rs"]
 mod backends;
@@ -31,20 +35,17 @@ impl Drop for Replica {
     }
 }
 
-/// Start `easel serve` configured through the environment, as an operator would.
-fn spawn(config: &Config, data_dir: &Path, log: &Path) -> Replica {
+/// `easel` configured like [`spawn`]'s replicas (database, blobs), with `args`.
+fn easel(config: &Config, data_dir: &Path, args: &[&str]) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_easel"));
-    cmd.arg("serve")
-        .env("EASEL_LISTEN", "127.0.0.1:0")
+    cmd.args(args)
         .env("EASEL_DATA_DIR", data_dir)
         .env("EASEL_DATABASE_URL", config.database_url())
         .env("EASEL_JOBS__WORKERS", "3")
         .env("EASEL_JOBS__LEASE_SECONDS", "10")
         .env("EASEL_JOBS__POLL_INTERVAL_MS", "100")
         .env("EASEL_PLUGINS__WATCH", "false")
-        .env("EASEL_LOG_FORMAT", "json")
-        .stdout(Stdio::piped())
-        .stderr(std::fs::File::create(log).unwrap());
+        .env("EASEL_LOG_FORMAT", "json");
     if let Some(url) = &config.blobs.url {
         cmd.env("EASEL_BLOBS__URL", url);
     }
@@ -53,6 +54,21 @@ fn spawn(config: &Config, data_dir: &Path, log: &Path) -> Replica {
             .env("EASEL_BLOBS__S3_PATH_STYLE", config.blobs.s3_path_style.to_string())
             .env("EASEL_BLOBS__S3_ACCESS_KEY_ID", backends::S3_ACCESS_KEY)
             .env("EASEL_BLOBS__S3_SECRET_ACCESS_KEY", backends::S3_SECRET_KEY);
+    }
+    cmd
+}
+
+/// Start `easel serve` configured through the environment, as an operator would.
+fn spawn(config: &Config, data_dir: &Path, log: &Path) -> Replica {
+    spawn_with(config, data_dir, log, &[])
+}
+
+/// [`spawn`] with extra environment variables.
+fn spawn_with(config: &Config, data_dir: &Path, log: &Path, env: &[(&str, &str)]) -> Replica {
+    let mut cmd = easel(config, data_dir, &["serve"]);
+    cmd.env("EASEL_LISTEN", "127.0.0.1:0").stdout(Stdio::piped()).stderr(std::fs::File::create(log).unwrap());
+    for (k, v) in env {
+        cmd.env(k, v);
     }
     let mut child = cmd.spawn().expect("start easel serve");
     let mut line = String::new();
@@ -87,17 +103,139 @@ fn is_final(g: &Value) -> bool {
     ["succeeded", "failed", "canceled"].contains(&g["status"].as_str().unwrap())
 }
 
-#[test]
-fn two_replicas_share_the_queue_and_survive_a_sigkill() {
-    let shared = tempfile::tempdir().unwrap();
+/// One database and blob store for several processes.
+fn shared_config(shared: &Path) -> Config {
     let mut config = Config::load(None, &Overrides::default()).unwrap();
-    config.data_dir = shared.path().to_path_buf();
-    backends::configure(&mut config, shared.path());
+    config.data_dir = shared.to_path_buf();
+    backends::configure(&mut config, shared);
     if config.blobs.url.is_none() {
         // SQLite: both processes use the one file and the one blob directory.
         config.database_url = Some(easel::config::Secret::new(config.database_url()));
-        config.blobs.url = Some(format!("file://{}", shared.path().join("blobs").display()));
+        config.blobs.url = Some(format!("file://{}", shared.join("blobs").display()));
     }
+    config
+}
+
+/// Run an operator command; its standard output, trimmed. Panics with its stderr on failure.
+fn operator(config: &Config, data_dir: &Path, args: &[&str], stdin: Option<&str>) -> (String, String) {
+    use std::io::Write;
+    let mut cmd = easel(config, data_dir, args);
+    cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    if let Some(input) = stdin {
+        child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+    }
+    let out = child.wait_with_output().unwrap();
+    let (stdout, stderr) =
+        (String::from_utf8_lossy(&out.stdout).trim().to_string(), String::from_utf8_lossy(&out.stderr).to_string());
+    assert!(out.status.success(), "easel {args:?} failed: {stderr}");
+    (stdout, stderr)
+}
+
+#[test]
+fn accounts_from_the_cli_and_quotas_that_hold_across_replicas() {
+    let shared = tempfile::tempdir().unwrap();
+    let config = shared_config(shared.path());
+    let cli_dir = tempfile::tempdir().unwrap();
+    let (root_id, _) =
+        operator(&config, cli_dir.path(), &["user", "create", "--email", "root@example.com", "--tier", "admin"], None);
+    assert!(root_id.starts_with("usr_"), "{root_id}");
+    let (root_key, _) = operator(&config, cli_dir.path(), &["key", "create", "--user", "root@example.com"], None);
+    let password = "a long and secret password 42";
+    let (user_id, _) = operator(
+        &config,
+        cli_dir.path(),
+        &["user", "create", "--email", "Quota@Example.com", "--password-stdin"],
+        Some(&format!("{password}\n")),
+    );
+    let (user_key, key_stderr) =
+        operator(&config, cli_dir.path(), &["key", "create", "--user", &user_id, "--name", "ci"], None);
+    assert!(user_key.starts_with("esk_") && !key_stderr.contains(&user_key));
+    let (listed, _) = operator(&config, cli_dir.path(), &["user", "list"], None);
+    assert!(listed.contains("quota@example.com\tfree") && listed.contains("root@example.com\tadmin"), "{listed}");
+
+    let env = [
+        ("EASEL_AUTH__IP_ALLOWLIST", "[]"),
+        ("EASEL_TIERS__FREE__IMAGES_PER_DAY", "6"),
+        ("EASEL_TIERS__FREE__MAX_CONCURRENT", "100"),
+    ];
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (log_a, log_b) = (shared.path().join("quota-a.log"), shared.path().join("quota-b.log"));
+    let a = spawn_with(&config, dir_a.path(), &log_a, &env);
+    let b = spawn_with(&config, dir_b.path(), &log_b, &env);
+
+    // Sign in on A, use the session on B (the signing key is shared through the database).
+    let login = client()
+        .post(format!("{}/v1/auth/login", a.base))
+        .json(&json!({"email": "quota@example.com", "password": password}))
+        .send()
+        .unwrap();
+    assert_eq!(login.status().as_u16(), 200);
+    let session = login.json::<Value>().unwrap()["token"].as_str().unwrap().to_string();
+    let me = client().get(format!("{}/v1/me", b.base)).bearer_auth(&session).send().unwrap();
+    assert_eq!(me.json::<Value>().unwrap()["id"], user_id.as_str());
+
+    // 12 concurrent single-image requests, alternating replicas, against 6 images a day.
+    let statuses: Vec<u16> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..12)
+            .map(|i| {
+                let base = if i % 2 == 0 { a.base.clone() } else { b.base.clone() };
+                let key = user_key.clone();
+                scope.spawn(move || {
+                    client()
+                        .post(format!("{base}/v1/generations"))
+                        .bearer_auth(key)
+                        .json(&json!({"prompt": format!("quota {i}"), "width": 64, "height": 64}))
+                        .send()
+                        .unwrap()
+                        .status()
+                        .as_u16()
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert_eq!(statuses.iter().filter(|s| **s == 202).count(), 6, "{statuses:?}");
+    assert_eq!(statuses.iter().filter(|s| **s == 429).count(), 6, "{statuses:?}");
+
+    // The operator moves the user to pro; the admin key works on both replicas.
+    operator(&config, cli_dir.path(), &["user", "set-tier", "quota@example.com", "pro"], None);
+    for base in [&a.base, &b.base] {
+        let users = client().get(format!("{base}/v1/admin/users")).bearer_auth(&root_key).send().unwrap();
+        assert_eq!(users.status().as_u16(), 200);
+        let users = users.json::<Value>().unwrap();
+        assert!(
+            users["items"].as_array().unwrap().iter().any(|u| u["id"] == user_id.as_str() && u["tier"] == "pro"),
+            "{users}"
+        );
+    }
+    // Credentials are cached for up to 5 s per replica; then the new tier holds everywhere.
+    std::thread::sleep(Duration::from_secs(6));
+    for base in [&a.base, &b.base] {
+        let r = client()
+            .post(format!("{base}/v1/generations"))
+            .bearer_auth(&user_key)
+            .json(&json!({"prompt": "pro now", "width": 64, "height": 64}))
+            .send()
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 202, "{base}");
+    }
+
+    // No password or key secret in any log.
+    drop((a, b));
+    for log in [&log_a, &log_b] {
+        let text = std::fs::read_to_string(log).unwrap();
+        assert!(text.contains("request"), "the log has request lines");
+        for secret in [password, user_key.as_str(), root_key.as_str(), session.as_str()] {
+            assert!(!text.contains(secret), "a secret reached {}", log.display());
+        }
+    }
+}
+
+#[test]
+fn two_replicas_share_the_queue_and_survive_a_sigkill() {
+    let shared = tempfile::tempdir().unwrap();
+    let config = shared_config(shared.path());
     let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let mut a = spawn(&config, dir_a.path(), &shared.path().join("a.log"));
     let b = spawn(&config, dir_b.path(), &shared.path().join("b.log"));

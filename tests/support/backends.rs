@@ -144,6 +144,10 @@ pub fn queued_row(id: String, pinned_to: Option<&str>, created_at: i64) -> easel
         started_at: None,
         completed_at: None,
         pinned_to: pinned_to.map(str::to_string),
+        quota_subject: None,
+        images_reserved: 1,
+        credits_charged: 0,
+        style: None,
     }
 }
 

@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
+use poem::web::Data;
 use poem_openapi::param::{Header, Path, Query};
 use poem_openapi::payload::{EventStream, Json};
 use poem_openapi::{ApiResponse, Object, OpenApi};
@@ -12,6 +13,7 @@ use super::body::JsonBody;
 use super::images::Image;
 use super::problem::ApiError;
 use super::{Tag, app};
+use crate::auth::Principal;
 use crate::service::App;
 use crate::service::generations::{GenerationView, NewGeneration, is_final};
 
@@ -247,11 +249,16 @@ impl GenerationsApi {
         /// on any replica, for 24 hours; the same key with another body is a 422.
         #[oai(name = "Idempotency-Key")]
         idempotency_key: Header<Option<String>>,
+        principal: Data<&Principal>,
     ) -> Result<CreateGenerationResponse, ApiError> {
         use poem_openapi::types::ToJSON;
         let app = app(&self.app);
-        let idempotency =
-            crate::service::Idempotency::new("POST /v1/generations", idempotency_key.0, &body.0.to_json_string())?;
+        let idempotency = crate::service::Idempotency::new(
+            &principal.owner,
+            "POST /v1/generations",
+            idempotency_key.0,
+            &body.0.to_json_string(),
+        )?;
         let b = body.0;
         let input = NewGeneration {
             prompt: Some(b.prompt),
@@ -275,10 +282,10 @@ impl GenerationsApi {
             return_base64: b.return_base64,
             provider_key: provider_key.0.map(crate::config::Secret::new),
         };
-        let mut view = app.create_generation(input, idempotency.as_ref()).await?;
+        let mut view = app.create_generation(&principal, input, idempotency.as_ref()).await?;
         if let Some(wait) = prefer_wait(prefer.0.as_deref()) {
             let wait = wait.min(app.config.limits.max_wait_seconds);
-            view = app.wait_for_generation(&view.row.id, Duration::from_secs(wait)).await?;
+            view = app.wait_for_generation(&principal, &view.row.id, Duration::from_secs(wait)).await?;
             if view.is_finished() {
                 let generation = with_base64(app, view).await?;
                 return Ok(CreateGenerationResponse::Finished(Json(generation), format!("wait={wait}")));
@@ -292,9 +299,9 @@ impl GenerationsApi {
     ///
     /// Poll this until `status` is `succeeded`, `failed` or `canceled`. 404 `not_found` for an unknown id.
     #[oai(path = "/v1/generations/:id", method = "get", operation_id = "get_generation")]
-    async fn get(&self, id: Path<String>) -> Result<Json<Generation>, ApiError> {
+    async fn get(&self, id: Path<String>, principal: Data<&Principal>) -> Result<Json<Generation>, ApiError> {
         let app = app(&self.app);
-        Ok(Json(with_base64(app, app.get_generation(&id).await?).await?))
+        Ok(Json(with_base64(app, app.get_generation(&principal, &id).await?).await?))
     }
 
     /// Cancel a generation.
@@ -304,8 +311,8 @@ impl GenerationsApi {
     /// Returns the generation, now `canceled`; waiters and event streams see the `canceled`
     /// event. 404 `not_found` for an unknown id; 409 `invalid_state` when it already finished.
     #[oai(path = "/v1/generations/:id/cancel", method = "post", operation_id = "cancel_generation")]
-    async fn cancel(&self, id: Path<String>) -> Result<Json<Generation>, ApiError> {
-        Ok(Json(app(&self.app).cancel_generation(&id).await?.into()))
+    async fn cancel(&self, id: Path<String>, principal: Data<&Principal>) -> Result<Json<Generation>, ApiError> {
+        Ok(Json(app(&self.app).cancel_generation(&principal, &id).await?.into()))
     }
 
     /// Stream a generation's progress as Server-Sent Events.
@@ -320,9 +327,10 @@ impl GenerationsApi {
     async fn events(
         &self,
         id: Path<String>,
+        principal: Data<&Principal>,
     ) -> Result<EventStream<futures_util::stream::BoxStream<'static, GenerationStreamEvent>>, ApiError> {
         let app = app(&self.app).clone();
-        let first = app.get_generation(&id).await?;
+        let first = app.get_generation(&principal, &id).await?;
         let (tx, rx) = tokio::sync::mpsc::channel::<GenerationStreamEvent>(16);
         tokio::spawn(stream_generation(app, first, tx));
         let stream = futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|e| (e, rx)) });
@@ -346,8 +354,9 @@ impl GenerationsApi {
         status: Query<Option<String>>,
         #[oai(default = "default_limit")] limit: Query<u32>,
         cursor: Query<Option<String>>,
+        principal: Data<&Principal>,
     ) -> Result<Json<GenerationList>, ApiError> {
-        let (views, next) = app(&self.app).list_generations(status.0, cursor.0, limit.0).await?;
+        let (views, next) = app(&self.app).list_generations(&principal, status.0, cursor.0, limit.0).await?;
         Ok(Json(GenerationList { items: views.into_iter().map(Generation::from).collect(), next_cursor: next }))
     }
 }
@@ -450,7 +459,8 @@ pub(crate) async fn stream_generation(
             }
         };
         if reread {
-            view = match app.get_generation(&id).await {
+            // Ownership was checked when the stream opened.
+            view = match app.get_generation(&Principal::system(), &id).await {
                 Ok(v) => Some(v),
                 Err(e) => {
                     tracing::warn!(error = ?e, generation_id = %id, "event stream ended: reading the generation failed");
@@ -471,11 +481,16 @@ fn default_limit() -> u32 {
 
 impl App {
     /// Wait until the generation is final or `timeout` passes; returns its latest view.
-    pub async fn wait_for_generation(&self, id: &str, timeout: Duration) -> crate::error::AppResult<GenerationView> {
+    pub async fn wait_for_generation(
+        &self,
+        principal: &Principal,
+        id: &str,
+        timeout: Duration,
+    ) -> crate::error::AppResult<GenerationView> {
         let deadline = tokio::time::Instant::now() + timeout;
         let mut events = self.events.subscribe();
         loop {
-            let view = self.get_generation(id).await?;
+            let view = self.get_generation(principal, id).await?;
             if is_final(&view.row.status) || tokio::time::Instant::now() >= deadline {
                 return Ok(view);
             }

@@ -1,6 +1,7 @@
 //! `/v1/images`: image records and their files.
 
 use chrono::{DateTime, Utc};
+use poem::web::Data;
 use poem_openapi::param::{Header, Path, Query};
 use poem_openapi::payload::{Binary, Json};
 use poem_openapi::{ApiResponse, Object, OpenApi, ResponseContent, Union};
@@ -12,6 +13,7 @@ use crate::service::edits::EditOp;
 use super::generations::ts;
 use super::problem::ApiError;
 use super::{Tag, app};
+use crate::auth::Principal;
 use crate::db::ImageRow;
 use crate::imaging::Format;
 use crate::service::App;
@@ -284,8 +286,8 @@ impl ImagesApi {
     ///
     /// 404 `not_found` for an unknown id.
     #[oai(path = "/v1/images/:id", method = "get", operation_id = "get_image")]
-    async fn get(&self, id: Path<String>) -> Result<Json<Image>, ApiError> {
-        Ok(Json(app(&self.app).get_image(&id).await?.into()))
+    async fn get(&self, id: Path<String>, principal: Data<&Principal>) -> Result<Json<Image>, ApiError> {
+        Ok(Json(app(&self.app).get_image(&principal, &id).await?.into()))
     }
 
     /// Download an image file.
@@ -302,14 +304,16 @@ impl ImagesApi {
         format: Query<Option<String>>,
         /// `original`, `cropped` (default) or `transparent`.
         variant: Query<Option<String>>,
+        principal: Data<&Principal>,
     ) -> Result<ImageFileResponse, ApiError> {
-        let (bytes, format) = app(&self.app).image_file(&id, variant.0.as_deref(), format.0.as_deref()).await?;
+        let (bytes, format) =
+            app(&self.app).image_file(&principal, &id, variant.0.as_deref(), format.0.as_deref()).await?;
         let body = match format {
             Format::Png => ImageBytes::Png(Binary(bytes)),
             Format::Jpeg => ImageBytes::Jpeg(Binary(bytes)),
             Format::Webp => ImageBytes::Webp(Binary(bytes)),
         };
-        Ok(ImageFileResponse::Ok(body, "public, max-age=31536000, immutable".into()))
+        Ok(ImageFileResponse::Ok(body, "private, max-age=31536000, immutable".into()))
     }
 
     /// Edit an image: apply `operations` in order and store the result as a new image.
@@ -328,10 +332,16 @@ impl ImagesApi {
         /// key with another request is a 422.
         #[oai(name = "Idempotency-Key")]
         idempotency_key: Header<Option<String>>,
+        principal: Data<&Principal>,
     ) -> Result<EditResponse, ApiError> {
         use poem_openapi::types::ToJSON;
         let request = format!("{} {}", id.0, body.0.to_json_string());
-        let idempotency = crate::service::Idempotency::new("POST /v1/images/{id}/edits", idempotency_key.0, &request)?;
+        let idempotency = crate::service::Idempotency::new(
+            &principal.owner,
+            "POST /v1/images/{id}/edits",
+            idempotency_key.0,
+            &request,
+        )?;
         let ops = body
             .0
             .operations
@@ -347,15 +357,15 @@ impl ImagesApi {
                 }
             })
             .collect();
-        let row = app(&self.app).edit_image(&id, ops, body.0.output_format, idempotency.as_ref()).await?;
+        let row = app(&self.app).edit_image(&principal, &id, ops, body.0.output_format, idempotency.as_ref()).await?;
         let location = format!("/v1/images/{}", row.id);
         Ok(EditResponse::Created(Json(row.into()), location))
     }
 
     /// List the images edited from this one, oldest first. 404 for an unknown image.
     #[oai(path = "/v1/images/:id/edits", method = "get", operation_id = "list_image_edits")]
-    async fn edits(&self, id: Path<String>) -> Result<Json<ImageList>, ApiError> {
-        let rows = app(&self.app).image_edits(&id).await?;
+    async fn edits(&self, id: Path<String>, principal: Data<&Principal>) -> Result<Json<ImageList>, ApiError> {
+        let rows = app(&self.app).image_edits(&principal, &id).await?;
         Ok(Json(ImageList { items: rows.into_iter().map(Image::from).collect(), next_cursor: None }))
     }
 }

@@ -1,6 +1,7 @@
 //! HTTP: the one route table, the request middleware (request id, logging, problem+json for
 //! every error), and the OpenAPI service. Handlers are thin: parse, call a service, map.
 
+pub mod accounts;
 pub mod body;
 pub mod catalog;
 pub mod generations;
@@ -31,6 +32,8 @@ pub fn request_id() -> String {
 
 /// All OpenAPI operations, in the order they appear in the docs.
 pub type Apis = (
+    accounts::AccountsApi,
+    accounts::AdminApi,
     generations::GenerationsApi,
     images::ImagesApi,
     models::ModelsApi,
@@ -42,6 +45,8 @@ pub type Apis = (
 /// The OpenAPI service, with no host-dependent fields (so the committed spec is stable).
 pub fn openapi_service(app: Option<App>) -> OpenApiService<Apis, ()> {
     let apis = (
+        accounts::AccountsApi { app: app.clone() },
+        accounts::AdminApi { app: app.clone() },
         generations::GenerationsApi { app: app.clone() },
         images::ImagesApi { app: app.clone() },
         models::ModelsApi { app: app.clone() },
@@ -68,6 +73,7 @@ pub fn spec_json() -> String {
 pub fn routes(app: App) -> impl Endpoint<Output = Response> {
     let max_body = app.config.limits.max_body_bytes;
     let app_for_ws = app.clone();
+    let app_for_auth = app.clone();
     let service = openapi_service(Some(app));
     let docs = service.swagger_ui();
     let spec = spec_json();
@@ -80,6 +86,7 @@ pub fn routes(app: App) -> impl Endpoint<Output = Response> {
             "/openapi.json",
             poem::endpoint::make_sync(move |_| Response::builder().content_type("application/json").body(spec.clone())),
         )
+        .around(move |ep, req| authorize(ep, req, app_for_auth.clone()))
         .around(move |ep, req| limit_body(ep, req, max_body))
         .around(request_middleware)
 }
@@ -156,6 +163,141 @@ async fn limit_body<E: Endpoint>(next: E, mut req: Request, max: usize) -> poem:
     next.call(req).await.map(IntoResponse::into_response)
 }
 
+tokio::task_local! {
+    /// Images left of the caller's daily quota, when a handler learned it (generation create).
+    static DAILY_REMAINING: std::sync::Arc<std::sync::Mutex<Option<i64>>>;
+}
+
+/// Tell the authorization middleware how many images the caller has left today, for the
+/// `X-RateLimit-Daily-Remaining` header of this response.
+pub fn note_daily_remaining(remaining: i64) {
+    let _ = DAILY_REMAINING.try_with(|cell| *cell.lock().unwrap_or_else(|e| e.into_inner()) = Some(remaining));
+}
+
+/// Authenticate (bearer token, IP allowlist or anonymous), authorize the route template with
+/// casbin, count the request against the tier's hourly limit, and hand the [`Principal`]
+/// to the handler (`Data<&Principal>`). Unknown paths pass through to the router's 404.
+///
+/// Denied callers without credentials get 401 (so they know to sign in), others 403. Every
+/// counted response carries `X-RateLimit-Limit`, `X-RateLimit-Remaining` and
+/// `X-RateLimit-Reset` (unix seconds of the next window); a 429 adds `Retry-After`.
+///
+/// [`Principal`]: crate::auth::Principal
+async fn authorize<E: Endpoint>(next: E, mut req: Request, app: App) -> poem::Result<Response> {
+    let peer = req.remote_addr().as_socket_addr().map(|a| a.ip()).unwrap_or(std::net::IpAddr::from([127, 0, 0, 1]));
+    let forwarded = req.headers().get("x-forwarded-for").and_then(|v| v.to_str().ok());
+    let ip = app.auth.client_ip(peer, forwarded);
+    let token = bearer_token(&req);
+    let principal = match app.auth.authenticate(app.db.as_ref(), token.as_deref(), ip).await {
+        Ok(p) => p,
+        Err(e) => return Ok(problem::ApiError::from(e).into_response()),
+    };
+    let path = req.uri().path().to_string();
+    let Some(template) = app.auth.routes.template(&path) else {
+        req.set_data(principal);
+        return next.call(req).await.map(IntoResponse::into_response);
+    };
+    let method = req.method().as_str().to_string();
+    let admin_route = template.starts_with("/v1/admin/") || template == "/v1/plugins/reload";
+    if admin_route && !app.auth.admin_network_allows(ip) {
+        let e = problem::ApiError::new(
+            crate::error::ErrorCode::Forbidden,
+            "admin routes are not reachable from this network",
+        );
+        return Ok(e.into_response());
+    }
+    if !app.auth.policies.current().allows(&principal.tier, &template, &method) {
+        let e = if principal.user_id.is_none() && principal.tier == "anonymous" {
+            problem::ApiError::new(
+                crate::error::ErrorCode::Unauthorized,
+                format!(
+                    "{method} {template} needs an account: send `Authorization: Bearer <API key or session token>`"
+                ),
+            )
+        } else {
+            problem::ApiError::new(
+                crate::error::ErrorCode::Forbidden,
+                format!("the {} tier may not {method} {template}", principal.tier),
+            )
+        };
+        return Ok(e.into_response());
+    }
+    let mut headers = Vec::new();
+    // Probes and docs are never counted: a load balancer's health checks must not use up (or
+    // be refused by) the anonymous tier's hourly requests.
+    let uncounted = matches!(template.as_str(), "/health" | "/ready" | "/openapi.json" | "/docs");
+    if let Some(limit) = crate::auth::tier(&app.config, &principal.tier).requests_per_hour
+        && !uncounted
+    {
+        let limit = limit as i64;
+        let now = crate::service::now_ms();
+        let window = now - now % 3_600_000;
+        let reset = (window + 3_600_000) / 1000;
+        let subject = format!("req {}", principal.quota_subject());
+        let counted = match app.db.count_event(&subject, window, limit).await {
+            Ok(c) => c,
+            Err(e) => return Ok(problem::ApiError::from(e).into_response()),
+        };
+        headers.push(("x-ratelimit-limit", limit.to_string()));
+        headers.push(("x-ratelimit-reset", reset.to_string()));
+        match counted {
+            Some(n) => headers.push(("x-ratelimit-remaining", (limit - n).to_string())),
+            None => {
+                let retry_after = (reset - now / 1000).max(1);
+                let mut response = problem::ApiError::new(
+                    crate::error::ErrorCode::RateLimited,
+                    format!(
+                        "the {} tier allows {limit} requests per hour; try again in {retry_after} s",
+                        principal.tier
+                    ),
+                )
+                .with_retry_after(retry_after as u64)
+                .into_response();
+                headers.push(("x-ratelimit-remaining", "0".into()));
+                set_headers(&mut response, &headers);
+                return Ok(response);
+            }
+        }
+    }
+    req.set_data(principal);
+    let daily = std::sync::Arc::new(std::sync::Mutex::new(None));
+    let result = DAILY_REMAINING.scope(daily.clone(), next.call(req)).await;
+    let mut response = match result {
+        Ok(r) => r.into_response(),
+        Err(e) => problem::error_to_problem(e),
+    };
+    if let Some(remaining) = *daily.lock().unwrap_or_else(|e| e.into_inner()) {
+        headers.push(("x-ratelimit-daily-remaining", remaining.max(0).to_string()));
+    }
+    set_headers(&mut response, &headers);
+    Ok(response)
+}
+
+/// `Authorization: Bearer <token>`, or `?access_token=` on the streaming routes browsers open
+/// without custom headers (`/v1/ws`, `/v1/generations/{id}/events`).
+fn bearer_token(req: &Request) -> Option<String> {
+    if let Some(value) = req.headers().get("authorization").and_then(|v| v.to_str().ok()) {
+        let (scheme, token) = value.split_once(' ').unwrap_or((value, ""));
+        return scheme.eq_ignore_ascii_case("bearer").then(|| token.trim().to_string());
+    }
+    let path = req.uri().path();
+    if path == "/v1/ws" || path.ends_with("/events") {
+        return req
+            .uri()
+            .query()
+            .and_then(|q| q.split('&').find_map(|pair| pair.strip_prefix("access_token=").map(str::to_string)));
+    }
+    None
+}
+
+fn set_headers(response: &mut Response, headers: &[(&'static str, String)]) {
+    for (name, value) in headers {
+        if let Ok(v) = HeaderValue::from_str(value) {
+            response.headers_mut().insert(*name, v);
+        }
+    }
+}
+
 fn valid_request_id(v: &str) -> bool {
     (1..=128).contains(&v.len()) && v.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
 }
@@ -175,6 +317,10 @@ pub enum Tag {
     Plugins,
     /// Health and metadata.
     System,
+    /// Registration, sign-in, profile, API keys, usage and credits.
+    Accounts,
+    /// Operators: users, tiers, credits and invites.
+    Admin,
 }
 
 /// The `App` of an API struct; absent only when the spec is generated offline.

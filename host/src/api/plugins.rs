@@ -1,12 +1,11 @@
 //! `/v1/plugins`: what is loaded, from where, with which permissions; and reload.
 
-use poem::web::RemoteAddr;
 use poem_openapi::payload::Json;
 use poem_openapi::{Object, OpenApi};
 
 use super::problem::ApiError;
 use super::{Tag, app};
-use crate::error::{AppError, ErrorCode};
+use crate::error::AppError;
 use crate::plugins::Catalog;
 use crate::service::App;
 
@@ -143,14 +142,11 @@ impl PluginsApi {
 
     /// Reload every plugin now (admin).
     ///
-    /// The plugins directory is also watched, so this is rarely needed. Until accounts exist,
-    /// only clients on the loopback interface may call it (403 `forbidden` otherwise).
+    /// The plugins directory is also watched, so this is rarely needed. Allowed to the `admin`
+    /// tier and, by the default policy, to the `local` tier (loopback); 403 `forbidden` for
+    /// others (and from outside `auth.admin_allowlist` when one is set).
     #[oai(path = "/v1/plugins/reload", method = "post", operation_id = "reload_plugins")]
-    async fn reload(&self, remote: &RemoteAddr) -> Result<Json<PluginList>, ApiError> {
-        let loopback = remote.as_socket_addr().is_some_and(|a| a.ip().is_loopback());
-        if !loopback {
-            return Err(AppError::coded(ErrorCode::Forbidden, "reloading plugins is an admin operation").into());
-        }
+    async fn reload(&self) -> Result<Json<PluginList>, ApiError> {
         let registry = app(&self.app).plugins.clone();
         let catalog = tokio::task::spawn_blocking(move || registry.reload())
             .await

@@ -53,6 +53,7 @@ pub struct ApiError {
     code: ErrorCode,
     detail: String,
     errors: Vec<FieldError>,
+    retry_after: Option<u64>,
 }
 
 impl ApiError {
@@ -63,7 +64,14 @@ impl ApiError {
             code,
             detail: detail.into(),
             errors: Vec::new(),
+            retry_after: None,
         }
+    }
+
+    /// Add `Retry-After: seconds` to the response.
+    pub fn with_retry_after(mut self, seconds: u64) -> Self {
+        self.retry_after = Some(seconds);
+        self
     }
 
     /// A validation error about one field, with an explicit status (400 for syntax, 422 for values).
@@ -74,6 +82,7 @@ impl ApiError {
             code: ErrorCode::ValidationError,
             detail: format!("{field}: {message}"),
             errors: vec![FieldError { field: field.into(), message }],
+            retry_after: None,
         }
     }
 
@@ -91,6 +100,8 @@ impl ApiError {
             ErrorCode::Unauthorized => "Unauthorized",
             ErrorCode::Forbidden => "Forbidden",
             ErrorCode::RateLimited => "Too many requests",
+            ErrorCode::QuotaExceeded => "Quota exceeded",
+            ErrorCode::InsufficientCredits => "Insufficient credits",
             ErrorCode::MethodNotAllowed => "Method not allowed",
         };
         Problem {
@@ -118,6 +129,7 @@ impl From<AppError> for ApiError {
                 api
             }
             AppError::Coded { code, message } => Self::new(code, message),
+            AppError::Limited { code, message, retry_after } => Self::new(code, message).with_retry_after(retry_after),
             AppError::Internal(err) => {
                 tracing::error!(error = ?err, "internal error");
                 Self::new(ErrorCode::InternalError, "the server failed to handle this request; its log has the details")
@@ -129,7 +141,11 @@ impl From<AppError> for ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = self.problem().to_json_string();
-        Response::builder().status(self.status).content_type(PROBLEM_JSON).body(body)
+        let mut response = Response::builder().status(self.status).content_type(PROBLEM_JSON);
+        if let Some(seconds) = self.retry_after {
+            response = response.header("retry-after", seconds.to_string());
+        }
+        response.body(body)
     }
 }
 
@@ -156,7 +172,9 @@ impl ApiResponse for ApiError {
         MetaResponses {
             responses: vec![MetaResponse {
                 description: "An error, as RFC 9457 problem details with a stable `code` \
-                              (validation_error, not_found, plugin_error, …) and the `request_id`.",
+                              (validation_error, not_found, unauthorized, forbidden, rate_limited, \
+                              quota_exceeded, insufficient_credits, plugin_error, …) and the `request_id`. \
+                              429 answers carry `Retry-After` (seconds).",
                 status: None,
                 status_range: None,
                 content: vec![MetaMediaType { content_type: PROBLEM_JSON, schema: Problem::schema_ref() }],
@@ -179,7 +197,7 @@ pub fn error_to_problem(err: poem::Error) -> Response {
         return ApiError::field(body.status, &body.field, body.message.clone()).into_response();
     }
     if let Some(e) = err.downcast_ref::<poem_openapi::error::ParseParamError>() {
-        return ApiError::field(StatusCode::BAD_REQUEST, &e.name, e.reason.clone()).into_response();
+        return ApiError::field(StatusCode::BAD_REQUEST, e.name, e.reason.clone()).into_response();
     }
     if let Some(e) = err.downcast_ref::<poem_openapi::error::ParseRequestPayloadError>() {
         return ApiError::field(StatusCode::BAD_REQUEST, "body", e.reason.clone()).into_response();

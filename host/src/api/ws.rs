@@ -41,13 +41,14 @@ struct ClientMessage {
 
 /// Upgrade to a WebSocket and serve subscriptions on it.
 #[handler]
-pub fn ws(socket: WebSocket, app: Data<&App>) -> impl IntoResponse {
+pub fn ws(socket: WebSocket, app: Data<&App>, principal: Data<&crate::auth::Principal>) -> impl IntoResponse {
     let app = app.0.clone();
     // Refuse big messages while reading them, not after.
     let config = poem::web::websocket::WebSocketConfig::default()
         .max_message_size(Some(MAX_MESSAGE_BYTES))
         .max_frame_size(Some(MAX_MESSAGE_BYTES));
-    socket.config(config).on_upgrade(move |stream| serve(app, stream))
+    let principal = principal.0.clone();
+    socket.config(config).on_upgrade(move |stream| serve(app, principal, stream))
 }
 
 fn error(code: &str, message: &str, generation_id: Option<&str>) -> Message {
@@ -65,7 +66,7 @@ fn event_message(e: &GenerationStreamEvent) -> Message {
     Message::Text(body.to_string())
 }
 
-async fn serve(app: App, stream: WebSocketStream) {
+async fn serve(app: App, principal: crate::auth::Principal, stream: WebSocketStream) {
     let (mut sink, mut incoming) = stream.split();
     let (events_tx, mut events_rx) = tokio::sync::mpsc::channel::<GenerationStreamEvent>(256);
     let mut subscriptions: HashMap<String, tokio::task::JoinHandle<()>> = HashMap::new();
@@ -75,7 +76,7 @@ async fn serve(app: App, stream: WebSocketStream) {
         let reply = tokio::select! {
             msg = incoming.next() => match msg {
                 Some(Ok(Message::Text(text))) if text.len() <= MAX_MESSAGE_BYTES => {
-                    handle(&app, &text, &mut subscriptions, &events_tx).await
+                    handle(&app, &principal, &text, &mut subscriptions, &events_tx).await
                 }
                 Some(Ok(Message::Text(_) | Message::Binary(_))) => {
                     let _ = sink.send(Message::Close(None)).await;
@@ -107,6 +108,7 @@ async fn serve(app: App, stream: WebSocketStream) {
 /// One client message; the reply to send, if any.
 async fn handle(
     app: &App,
+    principal: &crate::auth::Principal,
     text: &str,
     subscriptions: &mut HashMap<String, tokio::task::JoinHandle<()>>,
     events: &tokio::sync::mpsc::Sender<GenerationStreamEvent>,
@@ -135,7 +137,7 @@ async fn handle(
                     Some(id),
                 ));
             }
-            match app.get_generation(id).await {
+            match app.get_generation(principal, id).await {
                 Ok(view) => {
                     let task = tokio::spawn(stream_generation(app.clone(), view, events.clone()));
                     subscriptions.insert(id.to_string(), task);

@@ -7,6 +7,8 @@
 
 #[macro_use]
 mod shared;
+#[macro_use]
+pub mod accounts;
 pub mod postgres;
 pub mod sqlite;
 
@@ -20,8 +22,13 @@ use crate::error::AppResult;
 /// The channel replicas signal generation changes on (PostgreSQL `NOTIFY`).
 pub const EVENTS_CHANNEL: &str = "easel_events";
 
+/// Everything Easel stores: generations and the queue, and accounts.
+pub trait Database: GenerationDb + accounts::AccountDb {}
+
+impl<T: GenerationDb + accounts::AccountDb> Database for T {}
+
 /// Open the database `config` names (SQLite or PostgreSQL) and apply its migrations.
-pub async fn connect(config: &Config) -> anyhow::Result<Arc<dyn GenerationDb>> {
+pub async fn connect(config: &Config) -> anyhow::Result<Arc<dyn Database>> {
     let url = config.database_url();
     Ok(match config.database_kind()? {
         DatabaseKind::Sqlite => Arc::new(sqlite::Sqlite::connect(&url, config.database_max_connections).await?),
@@ -68,6 +75,15 @@ pub struct GenerationRow {
     pub completed_at: Option<i64>,
     /// The replica that must run this job (it holds the caller's provider key in memory), if any.
     pub pinned_to: Option<String>,
+    /// Whose daily image quota and concurrency limit this generation counts against
+    /// (`usr_…`, or `ip …` for callers without an account).
+    pub quota_subject: Option<String>,
+    /// Images this generation holds of the daily quota while it is not failed or canceled.
+    pub images_reserved: i64,
+    /// Credits taken when it was accepted; given back when it fails or is canceled.
+    pub credits_charged: i64,
+    /// Style template asked for, for usage statistics.
+    pub style: Option<String>,
 }
 
 /// A stored image file and what made it.
@@ -120,6 +136,8 @@ pub struct ImageRow {
 pub struct ClaimedJob {
     /// Generation id.
     pub id: String,
+    /// Its owner: the images it makes are theirs.
+    pub owner_id: Option<String>,
     /// The validated request as JSON.
     pub request_json: String,
     /// Claims so far, this one included.
@@ -179,6 +197,8 @@ pub struct GenerationQuery {
     pub before: Option<String>,
     /// Page size; the store returns up to `limit + 1` rows so the caller knows if more exist.
     pub limit: u32,
+    /// Only this owner's (None: everyone's, for admins).
+    pub owner: Option<String>,
 }
 
 /// How a job ended.

@@ -97,3 +97,10 @@ shared_generation_db!(
         }
     }
 );
+
+shared_account_db!(
+    Postgres,
+    sqlx::PgConnection,
+    begin = "BEGIN",
+    lock = "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))"
+);

@@ -6,7 +6,7 @@
 /// Columns of [`super::GenerationRow`], in a `SELECT` list.
 pub(super) const GENERATION_COLUMNS: &str = "id, owner_id, status, model, request_json, metadata_json, progress, \
      stage, attempts, max_attempts, error_code, error_message, provider_metadata_json, timings_json, \
-     created_at, started_at, completed_at, pinned_to";
+     created_at, started_at, completed_at, pinned_to, quota_subject, images_reserved, credits_charged, style";
 
 /// The claim's job choice, shared by both backends: the oldest queued job, or a running one
 /// whose lease expired, that this replica may run (unpinned, pinned to it, or pinned to a
@@ -26,7 +26,7 @@ pub(super) fn claim_sql(lock: &str) -> String {
         "UPDATE generations SET status = 'running', lease_owner = $1, lease_expires_at = $2, \
            attempts = attempts + 1, started_at = COALESCE(started_at, $3), stage = 'claimed' \
          WHERE id = (SELECT id FROM generations WHERE {CLAIMABLE} ORDER BY id LIMIT 1 {lock}) \
-         RETURNING id, request_json, attempts, max_attempts"
+         RETURNING id, owner_id, request_json, attempts, max_attempts"
     )
 }
 
@@ -63,13 +63,15 @@ macro_rules! shared_generation_db {
             ) -> $crate::error::AppResult<Vec<$crate::db::GenerationRow>> {
                 let sql = format!(
                     "SELECT {} FROM generations \
-                     WHERE ($1 IS NULL OR status = $1) AND ($2 IS NULL OR id < $2) ORDER BY id DESC LIMIT $3",
+                     WHERE ($1 IS NULL OR status = $1) AND ($2 IS NULL OR id < $2) AND ($4 IS NULL OR owner_id = $4) \
+                     ORDER BY id DESC LIMIT $3",
                     $crate::db::shared::GENERATION_COLUMNS
                 );
                 Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
                     .bind(&q.status)
                     .bind(&q.before)
                     .bind(i64::from(q.limit) + 1)
+                    .bind(&q.owner)
                     .fetch_all(&self.pool)
                     .await?)
             }
@@ -347,8 +349,9 @@ macro_rules! shared_generation_db {
         async fn insert_generation(conn: &mut $conn, g: &$crate::db::GenerationRow) -> $crate::error::AppResult<()> {
             sqlx::query(
                 "INSERT INTO generations (id, owner_id, status, model, request_json, metadata_json, progress, \
-                 stage, attempts, max_attempts, created_at, pinned_to) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+                 stage, attempts, max_attempts, created_at, pinned_to, quota_subject, images_reserved, \
+                 credits_charged, style) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
             )
             .bind(&g.id)
             .bind(&g.owner_id)
@@ -362,6 +365,10 @@ macro_rules! shared_generation_db {
             .bind(g.max_attempts)
             .bind(g.created_at)
             .bind(&g.pinned_to)
+            .bind(&g.quota_subject)
+            .bind(g.images_reserved)
+            .bind(g.credits_charged)
+            .bind(&g.style)
             .execute(&mut *conn)
             .await?;
             Ok(())

@@ -71,3 +71,5 @@ shared_generation_db!(
         }
     }
 );
+
+shared_account_db!(Sqlite, sqlx::SqliteConnection, begin = "BEGIN IMMEDIATE", lock = "");

@@ -76,16 +76,17 @@ impl App {
     #[tracing::instrument(skip_all, fields(image_id = %id, operations = ops.len()))]
     pub async fn edit_image(
         &self,
+        principal: &crate::auth::Principal,
         id: &str,
         ops: Vec<EditOp>,
         output_format: Option<String>,
         idempotency: Option<&super::Idempotency>,
     ) -> AppResult<ImageRow> {
-        let source = self.get_image(id).await?;
+        let source = self.get_image(principal, id).await?;
         if let Some(idem) = idempotency
             && let Some(replay) = self.db.idempotent_replay(&idem.db_key(now_ms())).await?
         {
-            return self.get_image(&idem.check(replay)?).await;
+            return self.get_image(principal, &idem.check(replay)?).await;
         }
         let mut errors = Vec::new();
         if ops.is_empty() || ops.len() > MAX_OPERATIONS {
@@ -318,7 +319,7 @@ impl App {
                     if let Err(e) = self.blobs.delete(&row.blob_key).await {
                         tracing::warn!(error = ?e, key = %row.blob_key, "removing a duplicate edit's file failed");
                     }
-                    return self.get_image(&idem.check(replay)?).await;
+                    return self.get_image(principal, &idem.check(replay)?).await;
                 }
             }
         }
@@ -327,9 +328,10 @@ impl App {
     }
 
     /// Images edited from `id`, oldest first.
-    pub async fn image_edits(&self, id: &str) -> AppResult<Vec<ImageRow>> {
-        self.get_image(id).await?;
-        self.db.edits_of(id).await
+    pub async fn image_edits(&self, principal: &crate::auth::Principal, id: &str) -> AppResult<Vec<ImageRow>> {
+        self.get_image(principal, id).await?;
+        let edits = self.db.edits_of(id).await?;
+        Ok(edits.into_iter().filter(|e| principal.sees(e.owner_id.as_deref())).collect())
     }
 }
 

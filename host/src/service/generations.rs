@@ -3,8 +3,10 @@
 use serde::{Deserialize, Serialize};
 
 use super::{App, new_id, now_ms};
+use crate::auth::Principal;
+use crate::db::accounts::{Admission, Reservation};
 use crate::db::{GenerationQuery, GenerationRow, ImageRow};
-use crate::error::{AppError, AppResult, FieldError};
+use crate::error::{AppError, AppResult, ErrorCode, FieldError};
 use crate::imaging::{self, DEFAULT_PIXELS, MAX_SIDE, MIN_SIDE, Ratio};
 use crate::plugins::runtime::abi;
 
@@ -352,11 +354,18 @@ impl App {
         Ok((spec, metadata))
     }
 
-    /// Validate and queue a generation; returns its view (status `queued`).
+    /// Validate and queue a generation for `principal`; returns its view (status `queued`).
+    ///
+    /// The caller's tier decides: the model must be allowed (403 `forbidden`), `n` and the
+    /// size must stay within its `max_n` / `max_pixels` (422 naming the field), and admission
+    /// reserves against its limits atomically: generations at once (429 `rate_limited`),
+    /// images today (429 `quota_exceeded`, `Retry-After` until 00:00 UTC) and credits (402
+    /// `insufficient_credits`). A retry with the same `Idempotency-Key` is never charged again.
     #[tracing::instrument(skip_all, fields(generation_id))]
     pub async fn create_generation(
         &self,
-        input: NewGeneration,
+        principal: &Principal,
+        mut input: NewGeneration,
         idempotency: Option<&super::Idempotency>,
     ) -> AppResult<GenerationView> {
         if let Some(key) = &input.provider_key
@@ -367,11 +376,52 @@ impl App {
         if let Some(idem) = idempotency
             && let Some(replay) = self.db.idempotent_replay(&idem.db_key(now_ms())).await?
         {
-            return self.get_generation(&idem.check(replay)?).await;
+            return self.get_generation(principal, &idem.check(replay)?).await;
         }
+        let user = match &principal.user_id {
+            Some(id) => self.db.user_by_id(id).await?,
+            None => None,
+        };
+        if let Some(user) = &user {
+            apply_settings(&mut input, &user.settings_json);
+        }
+        // Authorize the model before validating anything else: a tier learns what it may not
+        // use whether or not that model is installed.
+        let model = input.model.clone().unwrap_or_else(|| self.config.default_model.clone());
+        if !self.auth.policies.current().allows_model(&principal.tier, &model) {
+            return Err(AppError::coded(
+                ErrorCode::Forbidden,
+                format!("the {} tier may not use the model {model:?}", principal.tier),
+            ));
+        }
+        let style = input.style.clone();
         let (input, styling, errors) = self.style_request(input).await?;
         let caller_key = input.provider_key.clone();
         let (spec, metadata) = self.validate_styled(input, styling, errors)?;
+        let tier = crate::auth::tier(&self.config, &principal.tier).clone();
+        self.check_tier(principal, &tier, &spec)?;
+        let credits = match (tier.credits_per_image, &user) {
+            (Some(per_image), Some(user)) => {
+                self.refill_credits(user, &tier).await?;
+                Some((user.id.clone(), (per_image * u64::from(spec.n)) as i64))
+            }
+            (Some(_), None) => {
+                return Err(AppError::coded(
+                    ErrorCode::InsufficientCredits,
+                    format!("the {} tier pays with credits, which need an account", principal.tier),
+                ));
+            }
+            (None, _) => None,
+        };
+        let now = now_ms();
+        let day_start = now - now.rem_euclid(86_400_000);
+        let reservation = Reservation {
+            subject: principal.quota_subject(),
+            day_start,
+            images_per_day: tier.images_per_day.map(|n| n as i64),
+            max_concurrent: tier.max_concurrent.map(|n| n as i64),
+            credits: credits.clone(),
+        };
         let id = new_id("gen");
         let pinned_to = caller_key.is_some().then(|| self.replica_id.clone());
         if let Some(key) = caller_key {
@@ -383,7 +433,7 @@ impl App {
         tracing::Span::current().record("generation_id", id.as_str());
         let row = GenerationRow {
             id: id.clone(),
-            owner_id: None,
+            owner_id: Some(principal.owner.clone()),
             status: "queued".into(),
             model: spec.model.clone(),
             request_json: serde_json::to_string(&spec).map_err(anyhow::Error::from)?,
@@ -400,20 +450,57 @@ impl App {
             started_at: None,
             completed_at: None,
             pinned_to,
+            quota_subject: Some(reservation.subject.clone()),
+            images_reserved: i64::from(spec.n),
+            credits_charged: credits.map_or(0, |(_, cost)| cost),
+            style,
         };
         // The caller's key is in memory before the row exists (a worker may claim the job at
         // once); it leaves again whenever no job of ours was stored.
-        let stored = match idempotency {
-            None => self.db.insert_generation(&row).await.map(|()| None),
-            Some(idem) => self.db.insert_generation_once(&row, &idem.db_key(now_ms())).await,
-        };
-        if !matches!(stored, Ok(None)) {
+        let key = idempotency.map(|idem| idem.db_key(now_ms()));
+        let admitted = self.db.admit_generation(&row, &reservation, key.as_ref()).await;
+        if !matches!(admitted, Ok(Admission::Accepted { .. })) {
             self.caller_keys.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
         }
-        if let Some(replay) = stored? {
-            // A concurrent request with the same key won; this one stored nothing.
-            let idem = idempotency.expect("a replay comes from an idempotency key");
-            return self.get_generation(&idem.check(replay)?).await;
+        match admitted? {
+            Admission::Accepted { images_today } => {
+                if let Some(limit) = tier.images_per_day {
+                    crate::api::note_daily_remaining(limit as i64 - images_today);
+                }
+            }
+            Admission::Replay(replay) => {
+                // A concurrent request with the same key won; this one stored nothing.
+                let idem = idempotency.expect("a replay comes from an idempotency key");
+                return self.get_generation(principal, &idem.check(replay)?).await;
+            }
+            Admission::Concurrency { active } => {
+                return Err(AppError::Limited {
+                    code: ErrorCode::RateLimited,
+                    message: format!(
+                        "the {} tier allows {active} generations queued or running at once; wait for one to finish",
+                        principal.tier
+                    ),
+                    retry_after: 5,
+                });
+            }
+            Admission::DailyQuota { used } => {
+                let limit = tier.images_per_day.unwrap_or(0);
+                crate::api::note_daily_remaining(limit as i64 - used);
+                return Err(AppError::Limited {
+                    code: ErrorCode::QuotaExceeded,
+                    message: format!(
+                        "the {} tier allows {limit} images per day; {used} are used and this request asks for {}",
+                        principal.tier, spec.n
+                    ),
+                    retry_after: ((day_start + 86_400_000 - now) / 1000).max(1) as u64,
+                });
+            }
+            Admission::Credits { balance } => {
+                return Err(AppError::coded(
+                    ErrorCode::InsufficientCredits,
+                    format!("this generation costs {} credits and the balance is {balance}", row.credits_charged),
+                ));
+            }
         }
         crate::metrics::METRICS.generations_created.with_label_values(&[spec.model.as_str()]).inc();
         tracing::info!(model = %spec.model, width = spec.width, height = spec.height, n = spec.n, "generation queued");
@@ -506,9 +593,52 @@ impl App {
         Ok((input, styling, errors))
     }
 
-    /// One generation with its images.
-    pub async fn get_generation(&self, id: &str) -> AppResult<GenerationView> {
-        let row = self.db.get_generation(id).await?.ok_or_else(|| AppError::not_found("generation", id))?;
+    /// The tier's model, `n` and size limits for a validated request.
+    fn check_tier(
+        &self,
+        principal: &Principal,
+        tier: &crate::config::TierConfig,
+        spec: &GenerationSpec,
+    ) -> AppResult<()> {
+        if !self.auth.policies.current().allows_model(&principal.tier, &spec.model) {
+            return Err(AppError::coded(
+                ErrorCode::Forbidden,
+                format!("the {} tier may not use the model {:?}", principal.tier, spec.model),
+            ));
+        }
+        if let Some(max) = tier.max_n
+            && spec.n > max
+        {
+            return Err(AppError::field(
+                "n",
+                format!("the {} tier allows at most {max} images per request", principal.tier),
+            ));
+        }
+        if let Some(max) = tier.max_pixels
+            && u64::from(spec.width) * u64::from(spec.height) > max
+        {
+            return Err(AppError::field(
+                "size",
+                format!(
+                    "{}x{} is {} pixels; the {} tier allows at most {max}",
+                    spec.width,
+                    spec.height,
+                    u64::from(spec.width) * u64::from(spec.height),
+                    principal.tier
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// One generation with its images; 404 when it does not exist or is not the caller's.
+    pub async fn get_generation(&self, principal: &Principal, id: &str) -> AppResult<GenerationView> {
+        let row = self
+            .db
+            .get_generation(id)
+            .await?
+            .filter(|row| principal.sees(row.owner_id.as_deref()))
+            .ok_or_else(|| AppError::not_found("generation", id))?;
         self.view(row).await
     }
 
@@ -518,9 +648,10 @@ impl App {
     /// once, on another within a heartbeat or at once where the database relays events); what
     /// it was making is not stored. 404 for an unknown id; 409 `invalid_state` when it has
     /// already finished.
-    pub async fn cancel_generation(&self, id: &str) -> AppResult<GenerationView> {
+    pub async fn cancel_generation(&self, principal: &Principal, id: &str) -> AppResult<GenerationView> {
+        self.get_generation(principal, id).await?;
         if !self.db.cancel(id, now_ms()).await? {
-            let view = self.get_generation(id).await?;
+            let view = self.get_generation(principal, id).await?;
             return Err(AppError::coded(
                 crate::error::ErrorCode::InvalidState,
                 format!("generation {id:?} has already {} and cannot be canceled", view.row.status),
@@ -529,7 +660,10 @@ impl App {
         self.caller_keys.lock().unwrap_or_else(|e| e.into_inner()).remove(id);
         tracing::info!(generation_id = %id, "generation canceled");
         self.publish(id, "canceled", 0.0, "canceled");
-        let view = self.get_generation(id).await?;
+        if let Err(e) = self.db.refund_credits(Some(id)).await {
+            tracing::warn!(error = ?e, generation_id = %id, "refunding credits failed; the periodic sweep will");
+        }
+        let view = self.get_generation(principal, id).await?;
         crate::metrics::METRICS.generations_finished.with_label_values(&[view.row.model.as_str(), "canceled"]).inc();
         Ok(view)
     }
@@ -537,6 +671,7 @@ impl App {
     /// Newest first; returns the page and the cursor of the next page.
     pub async fn list_generations(
         &self,
+        principal: &Principal,
         status: Option<String>,
         cursor: Option<String>,
         limit: u32,
@@ -555,7 +690,10 @@ impl App {
         {
             return Err(AppError::field("cursor", "is not a cursor this server handed out"));
         }
-        let mut rows = self.db.list_generations(&GenerationQuery { status, before: cursor, limit }).await?;
+        let mut rows = self
+            .db
+            .list_generations(&GenerationQuery { status, before: cursor, limit, owner: principal.owner_filter() })
+            .await?;
         let next = if rows.len() > limit as usize {
             rows.truncate(limit as usize);
             rows.last().map(|r| r.id.clone())
@@ -569,14 +707,19 @@ impl App {
         Ok((views, next))
     }
 
-    /// One image row.
-    pub async fn get_image(&self, id: &str) -> AppResult<ImageRow> {
-        self.db.get_image(id).await?.ok_or_else(|| AppError::not_found("image", id))
+    /// One image row; 404 when it does not exist or is not the caller's.
+    pub async fn get_image(&self, principal: &Principal, id: &str) -> AppResult<ImageRow> {
+        self.db
+            .get_image(id)
+            .await?
+            .filter(|row| principal.sees(row.owner_id.as_deref()))
+            .ok_or_else(|| AppError::not_found("image", id))
     }
 
     /// The bytes of an image, converted to `format` when it differs from the stored one.
     pub async fn image_file(
         &self,
+        principal: &Principal,
         id: &str,
         variant: Option<&str>,
         format: Option<&str>,
@@ -588,7 +731,7 @@ impl App {
                     .ok_or_else(|| AppError::field("format", format!("must be png, jpeg or webp; got {f:?}")))?,
             ),
         };
-        let image = self.get_image(id).await?;
+        let image = self.get_image(principal, id).await?;
         let (key, stored_format) = match variant {
             None | Some("cropped") => (image.blob_key.clone(), image.format.clone()),
             Some(name @ ("original" | "transparent")) => {
@@ -629,6 +772,26 @@ impl App {
         let images = if row.status == "succeeded" { self.db.images_of(&row.id).await? } else { Vec::new() };
         let queue_position = if row.status == "queued" { Some(self.db.queue_position(&row.id).await?) } else { None };
         Ok(GenerationView { row, spec, metadata, images, queue_position })
+    }
+}
+
+/// Fill what the request leaves out from the user's settings (`default_model`,
+/// `default_style`, `default_aspect_ratio`, `default_quality`). An explicit size or
+/// `width`/`height` wins over a default aspect ratio.
+fn apply_settings(input: &mut NewGeneration, settings_json: &str) {
+    let settings: serde_json::Map<String, serde_json::Value> = serde_json::from_str(settings_json).unwrap_or_default();
+    let get = |k: &str| settings.get(k).and_then(|v| v.as_str()).map(str::to_string);
+    if input.model.is_none() {
+        input.model = get("default_model");
+    }
+    if input.style.is_none() {
+        input.style = get("default_style");
+    }
+    if input.aspect_ratio.is_none() && input.size.is_none() && input.width.is_none() && input.height.is_none() {
+        input.aspect_ratio = get("default_aspect_ratio");
+    }
+    if input.quality.is_none() {
+        input.quality = get("default_quality");
     }
 }
 

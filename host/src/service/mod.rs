@@ -1,6 +1,7 @@
 //! Business rules, free of HTTP and SQL types: what a valid request is, what a generation
 //! looks like to a client, and how the pipeline turns a job into stored images.
 
+pub mod accounts;
 pub mod edits;
 pub mod generations;
 pub mod pipeline;
@@ -9,7 +10,7 @@ use std::sync::Arc;
 
 use crate::blobs::BlobStore;
 use crate::config::Config;
-use crate::db::GenerationDb;
+use crate::db::Database;
 use crate::error::{AppError, AppResult};
 use crate::plugins::Registry;
 
@@ -18,8 +19,10 @@ use crate::plugins::Registry;
 pub struct App {
     /// Operator configuration.
     pub config: Arc<Config>,
-    /// Generations, images, queue.
-    pub db: Arc<dyn GenerationDb>,
+    /// Generations, images, queue, accounts.
+    pub db: Arc<dyn Database>,
+    /// Credentials, allowlists and the authorization policy.
+    pub auth: Arc<crate::auth::Auth>,
     /// Image files.
     pub blobs: BlobStore,
     /// Loaded plugins.
@@ -64,6 +67,14 @@ impl App {
                 }
                 let cutoff = std::time::Instant::now() - CALLER_KEY_TTL;
                 app.caller_keys.lock().unwrap_or_else(|e| e.into_inner()).retain(|_, (_, at)| *at > cutoff);
+                // Credits of generations that failed or were canceled anywhere come back, and
+                // request counters older than the longest usage period go.
+                if let Err(e) = app.db.refund_credits(None).await {
+                    tracing::warn!(error = ?e, "refunding credits failed");
+                }
+                if let Err(e) = app.db.sweep_counters(now_ms() - 32 * 86_400_000).await {
+                    tracing::warn!(error = ?e, "sweeping request counters failed");
+                }
             }
         }))
     }
@@ -124,16 +135,16 @@ pub struct Idempotency {
 }
 
 impl Idempotency {
-    /// `key` as the client sent it (1–255 printable ASCII characters), on `route` (e.g.
-    /// `POST /v1/generations`), for a request whose canonical form is `request`.
-    pub fn new(route: &str, key: Option<String>, request: &str) -> AppResult<Option<Self>> {
+    /// `key` as the client sent it (1–255 printable ASCII characters), by `owner` on `route`
+    /// (e.g. `POST /v1/generations`), for a request whose canonical form is `request`. Keys
+    /// are per owner: two users' equal keys never meet.
+    pub fn new(owner: &str, route: &str, key: Option<String>, request: &str) -> AppResult<Option<Self>> {
         use sha2::Digest;
         let Some(key) = key else { return Ok(None) };
         if key.is_empty() || key.len() > 255 || !key.bytes().all(|b| b.is_ascii_graphic() || b == b' ') {
             return Err(AppError::field("Idempotency-Key", "must be 1 to 255 printable ASCII characters"));
         }
-        // Accounts will scope keys per owner; until then every caller shares one scope.
-        let scope = format!("anonymous {route}");
+        let scope = format!("{owner} {route}");
         let request_hash = hex::encode(sha2::Sha256::digest(request.as_bytes()));
         Ok(Some(Self { scope, key, request_hash }))
     }

@@ -179,6 +179,11 @@ impl App {
         match self.db.finish(id, worker, &outcome, &timings_json, now_ms()).await {
             Ok(true) => {
                 tracing::info!(status, timings = %timings_json, "generation finished");
+                if status == "failed"
+                    && let Err(e) = self.db.refund_credits(Some(id)).await
+                {
+                    tracing::warn!(error = ?e, "refunding the credits of a failed generation failed; the sweep will");
+                }
                 self.publish(id, status, if status == "succeeded" { 100.0 } else { 0.0 }, status);
                 true
             }
@@ -320,7 +325,7 @@ impl App {
             rows.push(ImageRow {
                 id: new_id("img"),
                 generation_id: Some(job.id.clone()),
-                owner_id: None,
+                owner_id: job.owner_id.clone(),
                 position: position as i64,
                 blob_key: main.key.clone(),
                 width: i64::from(main.width),

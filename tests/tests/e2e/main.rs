@@ -5,6 +5,7 @@
 //! One shared server serves most tests ([`shared`]); tests that need their own configuration
 //! or a restart start their own ([`TestServer::start`]).
 
+mod accounts;
 #[path = "../../support/backends.rs"]
 pub mod backends;
 mod catalog;
@@ -167,6 +168,41 @@ impl TestServer {
         Self::read(request.send().unwrap())
     }
 
+    /// Any request, with a bearer `token` (None: none) and an optional JSON body.
+    pub fn send(&self, method: &str, path: &str, token: Option<&str>, body: Option<&Value>) -> Resp {
+        self.send_with(method, path, token, &[], body)
+    }
+
+    /// [`TestServer::send`] with extra headers.
+    pub fn send_with(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        headers: &[(&str, &str)],
+        body: Option<&Value>,
+    ) -> Resp {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let mut request = self.client.request(method, format!("{}{path}", self.base));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        Self::read(request.send().unwrap())
+    }
+
+    /// The server's database, opened beside it (for set-up the API does not offer, such as
+    /// making the first admin, and for checks below the API).
+    pub fn db(&self) -> std::sync::Arc<dyn easel::db::Database> {
+        let config = self.config.clone();
+        block_on(async move { easel::db::connect(&config).await.unwrap() })
+    }
+
     pub fn post_raw(&self, path: &str, content_type: &str, body: &[u8]) -> Resp {
         Self::read(
             self.client
@@ -226,6 +262,13 @@ impl Drop for TestServer {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+/// Run a future to completion on a runtime of its own.
+pub fn block_on<T: Send + 'static>(f: impl std::future::Future<Output = T> + Send + 'static) -> T {
+    std::thread::spawn(move || tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(f))
+        .join()
+        .unwrap()
 }
 
 /// The server most tests share (started once per test binary).

@@ -8,14 +8,14 @@ use std::sync::Arc;
 use bytes::Bytes;
 use easel::blobs::BlobStore;
 use easel::config::{BlobsConfig, Config, Overrides, Secret};
-use easel::db::{ClaimRequest, GenerationDb};
+use easel::db::ClaimRequest;
 use serde_json::json;
 
 use crate::backends::{self, S3_SECRET_KEY, queued_row as queued};
 use crate::{TestServer, shared, small};
 
 /// A database of its own on the suite's backend (SQLite file or PostgreSQL database).
-fn fresh_db(rt: &tokio::runtime::Runtime) -> (Arc<dyn GenerationDb>, tempfile::TempDir) {
+pub(crate) fn fresh_db(rt: &tokio::runtime::Runtime) -> (Arc<dyn easel::db::Database>, tempfile::TempDir) {
     let tmp = tempfile::tempdir().unwrap();
     let mut config = Config::load(None, &Overrides::default()).unwrap();
     config.data_dir = tmp.path().to_path_buf();
