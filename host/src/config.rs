@@ -564,7 +564,8 @@ impl Config {
                 )));
             }
             for (i, pattern) in tier.allowed_models.iter().enumerate() {
-                if pattern.is_empty() || pattern.contains([',', ' ', '"']) {
+                if pattern.is_empty() || !pattern.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-/:@*".contains(&b))
+                {
                     return Err(ConfigError(format!(
                         "tiers.{name}.allowed_models[{i}]: {pattern:?} must be a provider/model pattern such as local/* or *"
                     )));

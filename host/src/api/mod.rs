@@ -184,10 +184,20 @@ pub fn note_daily_remaining(remaining: i64) {
 ///
 /// [`Principal`]: crate::auth::Principal
 async fn authorize<E: Endpoint>(next: E, mut req: Request, app: App) -> poem::Result<Response> {
-    let peer = req.remote_addr().as_socket_addr().map(|a| a.ip()).unwrap_or(std::net::IpAddr::from([127, 0, 0, 1]));
-    let forwarded = req.headers().get("x-forwarded-for").and_then(|v| v.to_str().ok());
-    let ip = app.auth.client_ip(peer, forwarded);
+    // Not a socket (cannot happen with the TCP listener): an unknown address, not loopback.
+    let peer = req.remote_addr().as_socket_addr().map(|a| a.ip()).unwrap_or(std::net::IpAddr::from([0, 0, 0, 0]));
+    let forwarded: Vec<Vec<u8>> =
+        req.headers().get_all("x-forwarded-for").iter().map(|v| v.as_bytes().to_vec()).collect();
+    let ip = app.auth.client_ip(peer, forwarded.iter().map(Vec::as_slice));
+    const METHODS: &[&str] = &["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
+    if !METHODS.contains(&req.method().as_str()) {
+        let e = problem::ApiError::new(crate::error::ErrorCode::MethodNotAllowed, "unsupported HTTP method");
+        return Ok(e.into_response());
+    }
     let token = bearer_token(&req);
+    if let Some(t) = &token {
+        req.set_data(Credential(t.clone()));
+    }
     let principal = match app.auth.authenticate(app.db.as_ref(), token.as_deref(), ip).await {
         Ok(p) => p,
         Err(e) => return Ok(problem::ApiError::from(e).into_response()),
@@ -273,12 +283,18 @@ async fn authorize<E: Endpoint>(next: E, mut req: Request, app: App) -> poem::Re
     Ok(response)
 }
 
+/// The bearer credential a request came with, for connections that outlive the request (the
+/// WebSocket re-checks it on every subscription).
+#[derive(Clone)]
+pub struct Credential(pub String);
+
 /// `Authorization: Bearer <token>`, or `?access_token=` on the streaming routes browsers open
 /// without custom headers (`/v1/ws`, `/v1/generations/{id}/events`).
 fn bearer_token(req: &Request) -> Option<String> {
     if let Some(value) = req.headers().get("authorization").and_then(|v| v.to_str().ok()) {
+        // Another scheme (Basic, …) is a credential we cannot accept: 401, not anonymous.
         let (scheme, token) = value.split_once(' ').unwrap_or((value, ""));
-        return scheme.eq_ignore_ascii_case("bearer").then(|| token.trim().to_string());
+        return Some(if scheme.eq_ignore_ascii_case("bearer") { token.trim().to_string() } else { String::new() });
     }
     let path = req.uri().path();
     if path == "/v1/ws" || path.ends_with("/events") {

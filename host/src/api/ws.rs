@@ -41,14 +41,20 @@ struct ClientMessage {
 
 /// Upgrade to a WebSocket and serve subscriptions on it.
 #[handler]
-pub fn ws(socket: WebSocket, app: Data<&App>, principal: Data<&crate::auth::Principal>) -> impl IntoResponse {
+pub fn ws(
+    socket: WebSocket,
+    app: Data<&App>,
+    principal: Data<&crate::auth::Principal>,
+    credential: Option<Data<&super::Credential>>,
+) -> impl IntoResponse {
     let app = app.0.clone();
     // Refuse big messages while reading them, not after.
     let config = poem::web::websocket::WebSocketConfig::default()
         .max_message_size(Some(MAX_MESSAGE_BYTES))
         .max_frame_size(Some(MAX_MESSAGE_BYTES));
     let principal = principal.0.clone();
-    socket.config(config).on_upgrade(move |stream| serve(app, principal, stream))
+    let credential = credential.map(|c| c.0.0.clone());
+    socket.config(config).on_upgrade(move |stream| serve(app, principal, credential, stream))
 }
 
 fn error(code: &str, message: &str, generation_id: Option<&str>) -> Message {
@@ -66,7 +72,7 @@ fn event_message(e: &GenerationStreamEvent) -> Message {
     Message::Text(body.to_string())
 }
 
-async fn serve(app: App, principal: crate::auth::Principal, stream: WebSocketStream) {
+async fn serve(app: App, principal: crate::auth::Principal, credential: Option<String>, stream: WebSocketStream) {
     let (mut sink, mut incoming) = stream.split();
     let (events_tx, mut events_rx) = tokio::sync::mpsc::channel::<GenerationStreamEvent>(256);
     let mut subscriptions: HashMap<String, tokio::task::JoinHandle<()>> = HashMap::new();
@@ -76,7 +82,19 @@ async fn serve(app: App, principal: crate::auth::Principal, stream: WebSocketStr
         let reply = tokio::select! {
             msg = incoming.next() => match msg {
                 Some(Ok(Message::Text(text))) if text.len() <= MAX_MESSAGE_BYTES => {
-                    handle(&app, &principal, &text, &mut subscriptions, &events_tx).await
+                    // The credential is checked again on every message: a revoked key, a
+                    // disabled account or a changed tier holds on open sockets too.
+                    let current = match &credential {
+                        None => Ok(principal.clone()),
+                        Some(token) => app.auth.authenticate(app.db.as_ref(), Some(token), principal.ip).await,
+                    };
+                    match current {
+                        Ok(current) => handle(&app, &current, &text, &mut subscriptions, &events_tx).await,
+                        Err(e) => {
+                            let _ = sink.send(error(e.code().as_str(), &e.to_string(), None)).await;
+                            break;
+                        }
+                    }
                 }
                 Some(Ok(Message::Text(_) | Message::Binary(_))) => {
                     let _ = sink.send(Message::Close(None)).await;

@@ -77,7 +77,7 @@ impl Principal {
     pub fn quota_subject(&self) -> String {
         match &self.user_id {
             Some(id) => id.clone(),
-            None => format!("ip {}", self.ip),
+            None => format!("ip {}", address_subject(self.ip)),
         }
     }
 
@@ -120,6 +120,9 @@ pub struct Auth {
     decoding: DecodingKey,
     session_ttl: i64,
     cache: Mutex<HashMap<[u8; 32], Verified>>,
+    /// Bumped by every [`Auth::forget_user`]: a lookup that started before a forget does not
+    /// cache what it read.
+    epoch: std::sync::atomic::AtomicU64,
     allowlist: Vec<(String, String)>,
     trusted_proxies: Vec<String>,
     admin_allowlist: Vec<String>,
@@ -145,6 +148,7 @@ impl Auth {
             decoding: DecodingKey::from_secret(secret.as_bytes()),
             session_ttl: config.auth.session_ttl_seconds as i64,
             cache: Mutex::default(),
+            epoch: Default::default(),
             allowlist: config.auth.ip_allowlist.iter().map(|r| (r.cidr.clone(), r.tier.clone())).collect(),
             trusted_proxies: config.auth.trusted_proxies.clone(),
             admin_allowlist: config.auth.admin_allowlist.clone(),
@@ -189,14 +193,18 @@ impl Auth {
             }
             return Ok(v);
         }
+        // Stamped before reading, so an entry never outlives what it read by more than CACHE_TTL.
+        let (read_at, epoch) = (Instant::now(), self.epoch.load(std::sync::atomic::Ordering::SeqCst));
         let verified = if token.starts_with(KEY_PREFIX) {
             let (key, user) = db.key_by_hash(&hex::encode(digest)).await?.ok_or_else(invalid_credentials)?;
             if key.expires_at.is_some_and(|t| t <= now) {
                 return Err(invalid_credentials());
             }
             // Recorded when the cache is refilled: "last used" is exact to within CACHE_TTL.
-            db.touch_key(&key.id, now).await?;
-            Verified { user, key_id: Some(key.id), key_expires_at: key.expires_at, at: Instant::now() }
+            if let Err(e) = db.touch_key(&key.id, now).await {
+                tracing::warn!(error = ?e, key_id = %key.id, "recording the key's last use failed");
+            }
+            Verified { user, key_id: Some(key.id), key_expires_at: key.expires_at, at: read_at }
         } else {
             let claims = jsonwebtoken::decode::<Claims>(token, &self.decoding, &Validation::new(Algorithm::HS256))
                 .map_err(|_| invalid_credentials())?
@@ -205,9 +213,12 @@ impl Auth {
             if user.token_version != claims.ver {
                 return Err(invalid_credentials());
             }
-            Verified { user, key_id: None, key_expires_at: None, at: Instant::now() }
+            Verified { user, key_id: None, key_expires_at: None, at: read_at }
         };
         let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+        if self.epoch.load(std::sync::atomic::Ordering::SeqCst) != epoch {
+            return Ok(verified);
+        }
         if cache.len() > 50_000 {
             cache.retain(|_, v| v.at.elapsed() < CACHE_TTL);
         }
@@ -218,6 +229,7 @@ impl Auth {
     /// Drop every cached credential of `user_id` (after a key is deleted, a password, tier or
     /// status changes), so the change holds from the next request on.
     pub fn forget_user(&self, user_id: &str) {
+        self.epoch.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         self.cache.lock().unwrap_or_else(|e| e.into_inner()).retain(|_, v| v.user.id != user_id);
     }
 
@@ -245,8 +257,12 @@ impl Auth {
     }
 
     /// The client's address: the peer, or, when the peer is a trusted proxy, the right-most
-    /// `X-Forwarded-For` entry that is not itself a trusted proxy.
-    pub fn client_ip(&self, peer: IpAddr, forwarded_for: Option<&str>) -> IpAddr {
+    /// `X-Forwarded-For` entry (over every such header, in order) that is not itself a trusted
+    /// proxy; when all are trusted, the left-most. A proxied request whose header cannot be
+    /// read (not text, an entry that is not an address, or none at all) comes from an unknown
+    /// address (`0.0.0.0`), which matches no allowlist entry: never from the proxy itself.
+    pub fn client_ip<'a>(&self, peer: IpAddr, forwarded_for: impl IntoIterator<Item = &'a [u8]>) -> IpAddr {
+        const UNKNOWN: IpAddr = IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED);
         let peer = peer.to_canonical();
         let trusted = |ip: IpAddr| {
             let ip = ip.to_string();
@@ -255,16 +271,32 @@ impl Auth {
         if !trusted(peer) {
             return peer;
         }
-        let Some(list) = forwarded_for else { return peer };
-        let mut client = peer;
-        for entry in list.rsplit(',') {
-            let Ok(ip) = entry.trim().parse::<IpAddr>() else { break };
-            client = ip.to_canonical();
-            if !trusted(client) {
-                break;
+        let mut hops = Vec::new();
+        for header in forwarded_for {
+            let Ok(text) = std::str::from_utf8(header) else { return UNKNOWN };
+            for entry in text.split(',') {
+                match entry.trim().parse::<IpAddr>() {
+                    Ok(ip) => hops.push(ip.to_canonical()),
+                    Err(_) => return UNKNOWN,
+                }
             }
         }
-        client
+        match hops.iter().rev().find(|ip| !trusted(**ip)) {
+            Some(client) => *client,
+            None => hops.first().copied().unwrap_or(UNKNOWN),
+        }
+    }
+}
+
+/// How an address is counted for limits: IPv4 as is, IPv6 by its /64 (one host usually has a
+/// whole /64 to rotate through).
+pub fn address_subject(ip: IpAddr) -> String {
+    match ip.to_canonical() {
+        IpAddr::V6(v6) => {
+            let s = v6.segments();
+            format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+        }
+        v4 => v4.to_string(),
     }
 }
 
@@ -328,6 +360,12 @@ mod tests {
         assert!(verify_password(&h, "correct horse battery staple"));
         assert!(!verify_password(&h, "Correct horse battery staple"));
         assert!(!verify_password("not a hash", "x"));
+    }
+
+    #[test]
+    fn ipv6_callers_are_counted_by_their_64() {
+        assert_eq!(address_subject("2001:db8:1:2:aaaa::1".parse().unwrap()), "2001:db8:1:2::/64");
+        assert_eq!(address_subject("::ffff:192.0.2.1".parse().unwrap()), "192.0.2.1");
     }
 
     #[test]

@@ -56,6 +56,7 @@ impl Policy {
         let enforcer = Enforcer::new(model, StringAdapter::new(policy_text))
             .await
             .with_context(|| format!("casbin policy {policy_source}"))?;
+        check_patterns(&enforcer).with_context(|| format!("casbin policy {policy_source}"))?;
         Ok(Self { enforcer, memo: RwLock::default(), source: format!("model {model_source}, policy {policy_source}") })
     }
 
@@ -68,13 +69,25 @@ impl Policy {
         )) {
             return answer;
         }
-        let answer = match self.enforcer.enforce((tier, obj, act)) {
-            Ok(a) => a,
-            Err(e) => {
+        // casbin panics on a pattern it cannot compile; patterns are checked at load, and a
+        // panic that slips through still only denies.
+        let evaluated =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.enforcer.enforce((tier, obj, act))));
+        let answer = match evaluated {
+            Ok(Ok(a)) => a,
+            Ok(Err(e)) => {
                 tracing::warn!(error = %e, tier, obj, act, "casbin could not evaluate the policy; denying");
                 false
             }
+            Err(_) => {
+                tracing::error!(tier, obj, act, "casbin panicked evaluating the policy; denying");
+                false
+            }
         };
+        // Only short keys are remembered, so clients cannot grow the memo with long strings.
+        if tier.len() + obj.len() + act.len() > 256 {
+            return answer;
+        }
         let mut memo = self.memo.write().unwrap_or_else(|e| e.into_inner());
         if memo.len() > 100_000 {
             memo.clear();
@@ -87,6 +100,21 @@ impl Policy {
     pub fn allows_model(&self, tier: &str, model: &str) -> bool {
         self.allows(tier, &format!("/models/{model}"), "use")
     }
+}
+
+/// Every `p` rule's object and action must compile as casbin will compile them at request
+/// time (`keyMatch3` and `regexMatch`), so a bad pattern is refused at load, not on a request.
+fn check_patterns(enforcer: &Enforcer) -> anyhow::Result<()> {
+    use casbin::MgmtApi;
+    let params = regex::Regex::new(r"\{[^/]+\}").expect("a valid regex");
+    for rule in enforcer.get_policy() {
+        let (Some(obj), Some(act)) = (rule.get(1), rule.get(2)) else { continue };
+        let obj_regex = format!("^{}$", params.replace_all(&obj.replace("/*", "/.*"), "[^/]+"));
+        regex::Regex::new(&obj_regex)
+            .with_context(|| format!("rule {rule:?}: the object {obj:?} is not a valid pattern"))?;
+        regex::Regex::new(act).with_context(|| format!("rule {rule:?}: the action {act:?} is not a valid regex"))?;
+    }
+    Ok(())
 }
 
 /// The model and policy files in effect (they may not exist: then the embedded ones apply).
@@ -232,6 +260,16 @@ mod tests {
         assert!(!p.allows("nobody", "/health", "GET"));
         // Memoized answers are the same answers.
         assert!(!p.allows_model("free", "openai/gpt-image-1"));
+    }
+
+    #[tokio::test]
+    async fn a_policy_with_a_bad_pattern_does_not_load() {
+        let dir = tempfile::tempdir().unwrap().keep();
+        std::fs::create_dir_all(dir.join("policy")).unwrap();
+        std::fs::write(dir.join("policy/policy.csv"), "p, free, /v1/(broken, GET\n").unwrap();
+        let config = Config { data_dir: dir, ..Config::default() };
+        let err = Policy::load(&config).await.err().expect("refused");
+        assert!(format!("{err:#}").contains("not a valid pattern"), "{err:#}");
     }
 
     #[test]

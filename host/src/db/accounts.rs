@@ -193,9 +193,13 @@ pub trait AccountDb: Send + Sync {
     async fn user_by_id(&self, id: &str) -> AppResult<Option<UserRow>>;
     /// One user by lower-case e-mail.
     async fn user_by_email(&self, email: &str) -> AppResult<Option<UserRow>>;
-    /// Write name, avatar_url, password_hash, tier, disabled, settings_json, token_version and
-    /// updated_at.
-    async fn update_user(&self, user: &UserRow) -> AppResult<()>;
+    /// Write what a user may change of their own: name, avatar_url, settings_json, updated_at.
+    async fn update_profile(&self, user: &UserRow) -> AppResult<()>;
+    /// Set a new password hash and end every session (`token_version` + 1), only if the
+    /// version is still `expected_version`; false when it changed meanwhile (nothing written).
+    async fn change_password(&self, id: &str, hash: &str, expected_version: i64, now: i64) -> AppResult<bool>;
+    /// An operator's change: the tier and/or the disabled flag (None: unchanged).
+    async fn admin_set(&self, id: &str, tier: Option<&str>, disabled: Option<i64>, now: i64) -> AppResult<()>;
     /// Users by id, newest first, older than `before`; up to `limit + 1`.
     async fn list_users(&self, before: Option<&str>, limit: u32) -> AppResult<Vec<UserRow>>;
     /// Set the credit balance (an admin grant); `credits_total` grows by what was added.
@@ -304,20 +308,54 @@ macro_rules! shared_account_db {
                 Ok(sqlx::query_as("SELECT * FROM users WHERE email = $1").bind(email).fetch_optional(&self.pool).await?)
             }
 
-            async fn update_user(&self, u: &$crate::db::accounts::UserRow) -> $crate::error::AppResult<()> {
-                sqlx::query(
-                    "UPDATE users SET name = $1, avatar_url = $2, password_hash = $3, tier = $4, disabled = $5, \
-                       settings_json = $6, token_version = $7, updated_at = $8 WHERE id = $9",
+            async fn update_profile(&self, u: &$crate::db::accounts::UserRow) -> $crate::error::AppResult<()> {
+                // Only these columns: a concurrent password, tier or status change is never undone.
+                sqlx::query("UPDATE users SET name = $1, avatar_url = $2, settings_json = $3, updated_at = $4 WHERE id = $5")
+                    .bind(&u.name)
+                    .bind(&u.avatar_url)
+                    .bind(&u.settings_json)
+                    .bind(u.updated_at)
+                    .bind(&u.id)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+
+            async fn change_password(
+                &self,
+                id: &str,
+                hash: &str,
+                expected_version: i64,
+                now: i64,
+            ) -> $crate::error::AppResult<bool> {
+                let r = sqlx::query(
+                    "UPDATE users SET password_hash = $1, token_version = token_version + 1, updated_at = $2 \
+                     WHERE id = $3 AND token_version = $4",
                 )
-                .bind(&u.name)
-                .bind(&u.avatar_url)
-                .bind(&u.password_hash)
-                .bind(&u.tier)
-                .bind(u.disabled)
-                .bind(&u.settings_json)
-                .bind(u.token_version)
-                .bind(u.updated_at)
-                .bind(&u.id)
+                .bind(hash)
+                .bind(now)
+                .bind(id)
+                .bind(expected_version)
+                .execute(&self.pool)
+                .await?;
+                Ok(r.rows_affected() == 1)
+            }
+
+            async fn admin_set(
+                &self,
+                id: &str,
+                tier: Option<&str>,
+                disabled: Option<i64>,
+                now: i64,
+            ) -> $crate::error::AppResult<()> {
+                sqlx::query(
+                    "UPDATE users SET tier = COALESCE($1, tier), disabled = COALESCE($2, disabled), updated_at = $3 \
+                     WHERE id = $4",
+                )
+                .bind(tier)
+                .bind(disabled)
+                .bind(now)
+                .bind(id)
                 .execute(&self.pool)
                 .await?;
                 Ok(())

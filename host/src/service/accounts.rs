@@ -118,13 +118,21 @@ fn validate_name(name: &str) -> AppResult<Option<String>> {
     Ok((!name.is_empty()).then(|| name.to_string()))
 }
 
+/// argon2 runs at most one per core at a time (each takes 19 MiB and a core for tens of ms):
+/// a burst of sign-ins waits here instead of filling the blocking pool and the memory.
+static HASHING: std::sync::LazyLock<tokio::sync::Semaphore> = std::sync::LazyLock::new(|| {
+    tokio::sync::Semaphore::new(std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get))
+});
+
 async fn hash(password: String) -> AppResult<String> {
+    let _permit = HASHING.acquire().await.map_err(|e| AppError::Internal(e.into()))?;
     tokio::task::spawn_blocking(move || auth::hash_password(&password))
         .await
         .map_err(|e| AppError::Internal(anyhow::anyhow!("password hashing task: {e}")))?
 }
 
 async fn verify(hash: String, password: String) -> bool {
+    let Ok(_permit) = HASHING.acquire().await else { return false };
     tokio::task::spawn_blocking(move || auth::verify_password(&hash, &password)).await.unwrap_or(false)
 }
 
@@ -141,7 +149,29 @@ pub fn period_start(period: RefillPeriod, now: i64) -> i64 {
     start.and_hms_opt(0, 0, 0).map_or(now, |d| d.and_utc().timestamp_millis())
 }
 
+/// What replicas tell each other when a user's credentials change.
+#[derive(serde::Serialize, serde::Deserialize)]
+pub(crate) struct ForgetUser {
+    /// The user whose cached credentials must go.
+    pub forget_user: String,
+    /// The replica it happened on.
+    pub origin: String,
+}
+
 impl App {
+    /// Drop `user_id`'s cached credentials here and, where the database relays signals
+    /// (PostgreSQL), on every other replica, so a deleted key, a new password, a new tier or a
+    /// disabled account holds from the next request everywhere. (SQLite processes sharing a
+    /// file notice within [`auth::CACHE_TTL`].)
+    pub async fn forget_user_everywhere(&self, user_id: &str) {
+        self.auth.forget_user(user_id);
+        let message = ForgetUser { forget_user: user_id.to_string(), origin: self.replica_id.clone() };
+        let payload = serde_json::to_string(&message).expect("a message serializes");
+        if let Err(e) = self.db.signal(&payload).await {
+            tracing::warn!(error = ?e, "telling other replicas about a credential change failed; their caches expire within 5 s");
+        }
+    }
+
     /// Create a user: by sign-up (`operator` false: `auth.registration` applies, the tier is
     /// `auth.default_tier` or the invite's) or by an operator (`easel user create`, any tier).
     /// 409 `conflict` when the e-mail address is taken; 403 when registration is closed;
@@ -199,26 +229,39 @@ impl App {
     /// hash is verified for unknown addresses). Attempts are limited per address
     /// (`auth.login_attempts` per 15 minutes) and per client address (5 times that): 429.
     pub async fn login(&self, email: &str, password: &str, ip: std::net::IpAddr) -> AppResult<(UserRow, String, i64)> {
-        let email = email.trim().to_lowercase();
+        let email = validate_email(email)?;
         let now = now_ms();
         let window = now - now % 900_000;
         let limit = i64::from(self.config.auth.login_attempts);
         let retry_after = ((window + 900_000 - now) / 1000).max(1) as u64;
-        for (subject, limit) in [(format!("login email {email}"), limit), (format!("login ip {ip}"), limit * 5)] {
-            if self.db.count_event(&subject, window, limit).await?.is_none() {
+        // Failed attempts are counted, per address and per client; reaching either limit
+        // stops further attempts (even right ones) until the window ends.
+        let subjects = [
+            (format!("login email {}", auth::secret_hash(&email)), limit),
+            (format!("login ip {}", auth::address_subject(ip)), limit * 5),
+        ];
+        for (subject, limit) in &subjects {
+            if self.db.counted(subject, window).await? >= *limit {
                 return Err(AppError::Limited {
                     code: ErrorCode::RateLimited,
-                    message: format!("too many sign-in attempts; try again in {retry_after} s"),
+                    message: format!("too many failed sign-in attempts; try again in {retry_after} s"),
                     retry_after,
                 });
             }
         }
         let user = self.db.user_by_email(&email).await?;
         let stored = user.as_ref().and_then(|u| u.password_hash.clone()).unwrap_or_else(|| auth::decoy_hash().into());
-        let matches = verify(stored, password.to_string()).await;
+        // An over-long password cannot match (none is stored); it still costs one verification.
+        let attempt = if password.chars().count() > MAX_PASSWORD { String::new() } else { password.to_string() };
+        let matches = verify(stored, attempt).await && password.chars().count() <= MAX_PASSWORD;
         let user = match user {
             Some(u) if matches && u.password_hash.is_some() => u,
-            _ => return Err(AppError::coded(ErrorCode::Unauthorized, "the e-mail address or password is wrong")),
+            _ => {
+                for (subject, limit) in &subjects {
+                    self.db.count_event(subject, window, *limit).await?;
+                }
+                return Err(AppError::coded(ErrorCode::Unauthorized, "the e-mail address or password is wrong"));
+            }
         };
         if user.disabled != 0 {
             return Err(AppError::coded(ErrorCode::Forbidden, "this account is disabled"));
@@ -276,21 +319,36 @@ impl App {
             }
             user.settings_json = Value::Object(settings).to_string();
         }
-        if let Some(password) = patch.password {
-            validate_password("password", &password)?;
-            if let Some(current) = user.password_hash.clone() {
-                let given = patch.current_password.unwrap_or_default();
+        if let Some(password) = &patch.password {
+            validate_password("password", password)?;
+            // Setting a first password on a key-only account needs a session, not just a key.
+            let current = user.password_hash.clone();
+            if current.is_none() && principal.key_id.is_some() {
+                return Err(AppError::coded(
+                    ErrorCode::Forbidden,
+                    "setting a password needs a session token, not an API key",
+                ));
+            }
+            if let Some(current) = current {
+                let given = patch.current_password.clone().unwrap_or_default();
                 if !verify(current, given).await {
                     return Err(AppError::field("current_password", "is wrong"));
                 }
             }
-            user.password_hash = Some(hash(password).await?);
-            user.token_version += 1;
         }
         user.updated_at = now_ms();
-        self.db.update_user(&user).await?;
-        self.auth.forget_user(&user.id);
-        Ok(user)
+        self.db.update_profile(&user).await?;
+        if let Some(password) = patch.password {
+            let hashed = hash(password).await?;
+            if !self.db.change_password(&user.id, &hashed, user.token_version, user.updated_at).await? {
+                return Err(AppError::coded(
+                    ErrorCode::Conflict,
+                    "the password was changed by another request meanwhile; sign in again",
+                ));
+            }
+        }
+        self.forget_user_everywhere(&user.id).await;
+        self.me(principal).await
     }
 
     /// Create an API key for `user_id`: the row and the secret (shown this once). `expires_at`
@@ -324,7 +382,7 @@ impl App {
         if !self.db.delete_key(owner, id).await? {
             return Err(AppError::not_found("key", id));
         }
-        self.auth.forget_user(&key_user);
+        self.forget_user_everywhere(&key_user).await;
         tracing::info!(key_id = %id, "API key deleted");
         Ok(())
     }
@@ -415,15 +473,11 @@ impl App {
     /// Change a user's tier, status or credits (admin, or the CLI). Takes effect at once:
     /// the user's cached credentials are dropped.
     pub async fn admin_update_user(&self, id: &str, patch: AdminPatch) -> AppResult<UserRow> {
-        let mut user = self.db.user_by_id(id).await?.ok_or_else(|| AppError::not_found("user", id))?;
-        if let Some(tier) = patch.tier {
-            if !self.config.tiers.contains_key(&tier) {
-                return Err(AppError::field("tier", format!("{tier:?} is not a tier defined under [tiers]")));
-            }
-            user.tier = tier;
-        }
-        if let Some(disabled) = patch.disabled {
-            user.disabled = i64::from(disabled);
+        let user = self.db.user_by_id(id).await?.ok_or_else(|| AppError::not_found("user", id))?;
+        if let Some(tier) = &patch.tier
+            && !self.config.tiers.contains_key(tier)
+        {
+            return Err(AppError::field("tier", format!("{tier:?} is not a tier defined under [tiers]")));
         }
         if let Some(credits) = patch.credits {
             if credits < 0 {
@@ -431,11 +485,11 @@ impl App {
             }
             self.db.set_credits(id, credits).await?;
         }
-        user.updated_at = now_ms();
-        self.db.update_user(&user).await?;
-        self.auth.forget_user(id);
+        self.db.admin_set(id, patch.tier.as_deref(), patch.disabled.map(i64::from), now_ms()).await?;
+        self.forget_user_everywhere(id).await;
+        let user = self.db.user_by_id(id).await?.ok_or_else(|| AppError::not_found("user", &user.id))?;
         tracing::info!(user_id = %id, tier = %user.tier, disabled = user.disabled, "user changed by an operator");
-        self.db.user_by_id(id).await?.ok_or_else(|| AppError::not_found("user", id))
+        Ok(user)
     }
 
     /// A new invite code (shown once) valid for `days` (1..=365), making users of `tier`

@@ -388,6 +388,15 @@ impl App {
         // Authorize the model before validating anything else: a tier learns what it may not
         // use whether or not that model is installed.
         let model = input.model.clone().unwrap_or_else(|| self.config.default_model.clone());
+        let plausible = !model.is_empty()
+            && model.len() <= 200
+            && model.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-/:@".contains(&b));
+        if !plausible {
+            return Err(AppError::field(
+                "model",
+                "must be provider/model: letters, digits and . _ - / : @ (at most 200)",
+            ));
+        }
         if !self.auth.policies.current().allows_model(&principal.tier, &model) {
             return Err(AppError::coded(
                 ErrorCode::Forbidden,

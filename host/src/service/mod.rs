@@ -81,7 +81,8 @@ impl App {
 
     /// Relay events between replicas when the database can (PostgreSQL `LISTEN/NOTIFY`): this
     /// process's events go out as `NOTIFY`; other replicas' events come in to this process's
-    /// broadcast, and a newly queued job wakes an idle worker here. With SQLite nothing is
+    /// broadcast, and a newly queued job wakes an idle worker here. Credential changes come in
+    /// too (see [`App::forget_user_everywhere`]) and clear this replica's credential cache. With SQLite nothing is
     /// started and other processes are noticed by polling (`jobs.poll_interval_ms`, and
     /// streams re-reading the generation).
     pub async fn start_signal_relay(&self) -> anyhow::Result<Vec<tokio::task::JoinHandle<()>>> {
@@ -107,7 +108,14 @@ impl App {
             let app = self.clone();
             tokio::spawn(async move {
                 while let Some(payload) = incoming.recv().await {
-                    let Ok(event) = serde_json::from_str::<GenerationEvent>(&payload) else { continue };
+                    let Ok(event) = serde_json::from_str::<GenerationEvent>(&payload) else {
+                        if let Ok(forget) = serde_json::from_str::<accounts::ForgetUser>(&payload)
+                            && forget.origin != app.replica_id
+                        {
+                            app.auth.forget_user(&forget.forget_user);
+                        }
+                        continue;
+                    };
                     if event.origin == app.replica_id {
                         continue;
                     }

@@ -32,11 +32,7 @@ fn register(s: &TestServer, email: &str) -> (String, String) {
 fn set_tier(s: &TestServer, user_id: &str, tier: &str) {
     let db = s.db();
     let (id, tier) = (user_id.to_string(), tier.to_string());
-    block_on(async move {
-        let mut user = db.user_by_id(&id).await.unwrap().unwrap();
-        user.tier = tier;
-        db.update_user(&user).await.unwrap();
-    });
+    block_on(async move { db.admin_set(&id, Some(&tier), None, easel::service::now_ms()).await.unwrap() });
 }
 
 /// A user in `tier` with a session token, whose token was never used before the tier change.
@@ -147,6 +143,7 @@ fn register_sign_in_profile_keys_and_revocation() {
     s.send("GET", "/v1/me", Some(&secret), None).problem(401, "unauthorized");
     s.send("GET", "/v1/me", Some("esk_not_a_key"), None).problem(401, "unauthorized");
     s.send("GET", "/v1/me", Some("not.a.jwt"), None).problem(401, "unauthorized");
+    s.send_with("GET", "/v1/models", None, &[("Authorization", "Basic YTpi")], None).problem(401, "unauthorized");
 }
 
 #[test]
@@ -264,6 +261,16 @@ fn websocket_subscriptions_are_owner_checked() {
     ws.send(Message::text(json!({"action": "subscribe", "generation_id": gen_id}).to_string())).unwrap();
     let reply: Value = serde_json::from_str(ws.read().unwrap().to_text().unwrap()).unwrap();
     assert_eq!(reply["code"], "not_found", "{reply}");
+    // A key deleted while its socket is open stops working on that socket too.
+    let key = s.send("POST", "/v1/keys", Some(&b), Some(&json!({"name": "ws"}))).json();
+    let secret = key["secret"].as_str().unwrap();
+    let url = format!("{}/v1/ws?access_token={secret}", s.base.replace("http://", "ws://"));
+    let (mut ws, _) = tungstenite::connect(url).unwrap();
+    let key_path = format!("/v1/keys/{}", key["id"].as_str().unwrap());
+    assert_eq!(s.send("DELETE", &key_path, Some(&b), None).status, 204);
+    ws.send(Message::text(json!({"action": "subscribe", "generation_id": "gen_x"}).to_string())).unwrap();
+    let reply: Value = serde_json::from_str(ws.read().unwrap().to_text().unwrap()).unwrap();
+    assert_eq!(reply["code"], "unauthorized", "{reply}");
     // Without credentials the upgrade itself is refused.
     let anonymous = tungstenite::connect(format!("{}/v1/ws", s.base.replace("http://", "ws://")));
     assert!(anonymous.is_err());
@@ -524,6 +531,18 @@ fn ip_allowlists_with_trusted_proxies_ipv4_and_ipv6() {
     // The right-most address that is not a trusted proxy is the client.
     assert_eq!(from("198.51.100.1, 203.0.113.9, 10.1.2.3").status, 200);
     from("203.0.113.9, 198.51.100.1").problem(401, "unauthorized");
+    // Unreadable entries make the client unknown, never the proxy (which is trusted, not listed).
+    from("203.0.113.9, not-an-address").problem(401, "unauthorized");
+    // A header the client sent and one the proxy appended are read together, in order.
+    behind_proxy
+        .send_with(
+            "GET",
+            "/v1/generations",
+            None,
+            &[("X-Forwarded-For", "203.0.113.9"), ("X-Forwarded-For", "198.51.100.1")],
+            None,
+        )
+        .problem(401, "unauthorized");
     assert_eq!(from("2001:db8::5").status, 200);
     from("2001:db9::5").problem(401, "unauthorized");
     behind_proxy.send("GET", "/v1/generations", None, None).problem(401, "unauthorized");
