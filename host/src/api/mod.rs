@@ -198,10 +198,17 @@ async fn authorize<E: Endpoint>(next: E, mut req: Request, app: App) -> poem::Re
     if let Some(t) = &token {
         req.set_data(Credential(t.clone()));
     }
-    let principal = match app.auth.authenticate(app.db.as_ref(), token.as_deref(), ip).await {
+    let mut principal = match app.auth.authenticate(app.db.as_ref(), token.as_deref(), ip).await {
         Ok(p) => p,
         Err(e) => return Ok(problem::ApiError::from(e).into_response()),
     };
+    // A tier given by address holds only for requests addressed to this server by an IP, by
+    // `localhost` or by the `public_url` host: a web page whose name was re-pointed at
+    // 127.0.0.1 (DNS rebinding) gets no more than anonymous access from a visitor's browser.
+    if principal.user_id.is_none() && principal.tier != "anonymous" && !host_is_ours(&req, &app.config.public_url) {
+        principal.owner = "anonymous".into();
+        principal.tier = "anonymous".into();
+    }
     let path = req.uri().path().to_string();
     let Some(template) = app.auth.routes.template(&path) else {
         req.set_data(principal);
@@ -304,6 +311,19 @@ fn bearer_token(req: &Request) -> Option<String> {
             .and_then(|q| q.split('&').find_map(|pair| pair.strip_prefix("access_token=").map(str::to_string)));
     }
     None
+}
+
+/// Does the request name this server: an IP literal, `localhost`, or `public_url`'s host?
+fn host_is_ours(req: &Request, public_url: &str) -> bool {
+    let Some(host) = req.headers().get("host").and_then(|v| v.to_str().ok()) else { return true };
+    let name = match host.strip_prefix('[') {
+        Some(v6) => return v6.split(']').next().is_some_and(|a| a.parse::<std::net::Ipv6Addr>().is_ok()),
+        None => host.rsplit_once(':').map_or(host, |(name, _)| name),
+    };
+    let public_host = public_url.split("://").nth(1).unwrap_or("").split(['/', ':']).next().unwrap_or("");
+    name.parse::<std::net::Ipv4Addr>().is_ok()
+        || name.eq_ignore_ascii_case("localhost")
+        || (!public_host.is_empty() && name.eq_ignore_ascii_case(public_host))
 }
 
 fn set_headers(response: &mut Response, headers: &[(&'static str, String)]) {

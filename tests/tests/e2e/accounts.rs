@@ -574,6 +574,13 @@ fn ip_allowlists_with_trusted_proxies_ipv4_and_ipv6() {
         .send_with("GET", "/v1/generations", None, &[("X-Forwarded-For", "203.0.113.9")], None)
         .problem(401, "unauthorized");
 
+    // A rebinding name pointed at this server gets no address-based tier.
+    let local = TestServer::start(|_| {});
+    assert_eq!(local.send_with("GET", "/v1/generations", None, &[("Host", "localhost")], None).status, 200);
+    local
+        .send_with("GET", "/v1/generations", None, &[("Host", "evil.example:8080")], None)
+        .problem(401, "unauthorized");
+
     // IPv6 loopback, listed by default as `local`.
     let v6 = TestServer::start(|c| c.listen = "[::1]:0".parse().unwrap());
     assert!(v6.base.contains("[::1]"), "{}", v6.base);
