@@ -445,8 +445,7 @@ impl AccountsApi {
     /// List your API keys (never their secrets).
     #[oai(path = "/v1/keys", method = "get", operation_id = "list_keys")]
     async fn list_keys(&self, principal: Data<&Principal>) -> Result<Json<ApiKeyList>, ApiError> {
-        let user = principal.require_user()?;
-        let keys = app(&self.app).db.list_keys(user).await.map_err(ApiError::from)?;
+        let keys = app(&self.app).list_keys(&principal).await?;
         Ok(Json(ApiKeyList { items: keys.into_iter().map(ApiKey::from).collect() }))
     }
 

@@ -205,7 +205,7 @@ pub trait AccountDb: Send + Sync {
     /// Set the credit balance (an admin grant); `credits_total` grows by what was added.
     async fn set_credits(&self, user_id: &str, credits: i64) -> AppResult<()>;
     /// Top the balance up to `amount` when it was last refilled before `period_start`;
-    /// true when it did.
+    /// true when it did (the row changed).
     async fn refill_credits(&self, user_id: &str, amount: i64, period_start: i64, now: i64) -> AppResult<bool>;
     /// Give back the credits of failed and canceled generations (`id`: just that one; None:
     /// all of them). Each is refunded once.
@@ -214,8 +214,9 @@ pub trait AccountDb: Send + Sync {
     async fn create_key(&self, key: &KeyRow) -> AppResult<()>;
     /// A user's keys, newest first.
     async fn list_keys(&self, user_id: &str) -> AppResult<Vec<KeyRow>>;
-    /// Delete a key of `user_id` (None: of anyone, for admins); false when there is none.
-    async fn delete_key(&self, user_id: Option<&str>, id: &str) -> AppResult<bool>;
+    /// Delete a key of `user_id` (None: of anyone, for admins); the user it belonged to, or
+    /// None when there was no such key.
+    async fn delete_key(&self, user_id: Option<&str>, id: &str) -> AppResult<Option<String>>;
     /// The key with this secret hash, and its user.
     async fn key_by_hash(&self, secret_hash: &str) -> AppResult<Option<(KeyRow, UserRow)>>;
     /// Record that a key was used at `now`.
@@ -462,13 +463,14 @@ macro_rules! shared_account_db {
                     .await?)
             }
 
-            async fn delete_key(&self, user_id: Option<&str>, id: &str) -> $crate::error::AppResult<bool> {
-                let r = sqlx::query("DELETE FROM api_keys WHERE id = $1 AND ($2 IS NULL OR user_id = $2)")
-                    .bind(id)
-                    .bind(user_id)
-                    .execute(&self.pool)
-                    .await?;
-                Ok(r.rows_affected() == 1)
+            async fn delete_key(&self, user_id: Option<&str>, id: &str) -> $crate::error::AppResult<Option<String>> {
+                let deleted: Option<(String,)> =
+                    sqlx::query_as("DELETE FROM api_keys WHERE id = $1 AND ($2 IS NULL OR user_id = $2) RETURNING user_id")
+                        .bind(id)
+                        .bind(user_id)
+                        .fetch_optional(&self.pool)
+                        .await?;
+                Ok(deleted.map(|(user,)| user))
             }
 
             async fn key_by_hash(

@@ -149,15 +149,6 @@ pub fn period_start(period: RefillPeriod, now: i64) -> i64 {
     start.and_hms_opt(0, 0, 0).map_or(now, |d| d.and_utc().timestamp_millis())
 }
 
-/// What replicas tell each other when a user's credentials change.
-#[derive(serde::Serialize, serde::Deserialize)]
-pub(crate) struct ForgetUser {
-    /// The user whose cached credentials must go.
-    pub forget_user: String,
-    /// The replica it happened on.
-    pub origin: String,
-}
-
 impl App {
     /// Drop `user_id`'s cached credentials here and, where the database relays signals
     /// (PostgreSQL), on every other replica, so a deleted key, a new password, a new tier or a
@@ -165,9 +156,8 @@ impl App {
     /// file notice within [`auth::CACHE_TTL`].)
     pub async fn forget_user_everywhere(&self, user_id: &str) {
         self.auth.forget_user(user_id);
-        let message = ForgetUser { forget_user: user_id.to_string(), origin: self.replica_id.clone() };
-        let payload = serde_json::to_string(&message).expect("a message serializes");
-        if let Err(e) = self.db.signal(&payload).await {
+        let signal = super::ReplicaSignal::ForgetUser { user_id: user_id.to_string(), origin: self.replica_id.clone() };
+        if let Err(e) = self.signal(&signal).await {
             tracing::warn!(error = ?e, "telling other replicas about a credential change failed; their caches expire within 5 s");
         }
     }
@@ -203,17 +193,17 @@ impl App {
         }
         let now = now_ms();
         let user = UserRow { name, password_hash, ..UserRow::new(&email, &tier, now) };
-        let created = match registration {
-            Registration::Open | Registration::Closed => self.db.create_user(&user).await?,
-            Registration::Invite => {
-                let code = new.invite_code.as_deref().filter(|c| !c.is_empty()).ok_or_else(|| {
-                    AppError::field("invite_code", "registration is by invitation: an invite code is required")
-                })?;
-                self.db
-                    .create_user_with_invite(&user, &auth::secret_hash(code), now)
-                    .await?
-                    .ok_or_else(|| AppError::field("invite_code", "is unknown, already used or expired"))?
-            }
+        // (A closed registration returned above; operators register as if it were open.)
+        let created = if registration == Registration::Invite {
+            let code = new.invite_code.as_deref().filter(|c| !c.is_empty()).ok_or_else(|| {
+                AppError::field("invite_code", "registration is by invitation: an invite code is required")
+            })?;
+            self.db
+                .create_user_with_invite(&user, &auth::secret_hash(code), now)
+                .await?
+                .ok_or_else(|| AppError::field("invite_code", "is unknown, already used or expired"))?
+        } else {
+            self.db.create_user(&user).await?
         };
         if !created {
             return Err(AppError::coded(ErrorCode::Conflict, "an account with this e-mail address exists"));
@@ -370,55 +360,37 @@ impl App {
         Ok((key, secret))
     }
 
+    /// The caller's API keys, newest first; 401 for callers without an account.
+    pub async fn list_keys(&self, principal: &Principal) -> AppResult<Vec<KeyRow>> {
+        self.db.list_keys(principal.require_user()?).await
+    }
+
     /// Delete one of the caller's keys (admins: anyone's); it stops working at once. 404 when
     /// there is no such key of theirs.
     pub async fn delete_key(&self, principal: &Principal, id: &str) -> AppResult<()> {
         let user = principal.require_user()?;
         let owner = (!principal.is_admin()).then_some(user);
-        let key_user = match owner {
-            Some(u) => u.to_string(),
-            None => self.key_owner(id).await?.ok_or_else(|| AppError::not_found("key", id))?,
-        };
-        if !self.db.delete_key(owner, id).await? {
-            return Err(AppError::not_found("key", id));
-        }
+        let key_user = self.db.delete_key(owner, id).await?.ok_or_else(|| AppError::not_found("key", id))?;
         self.forget_user_everywhere(&key_user).await;
         tracing::info!(key_id = %id, "API key deleted");
         Ok(())
     }
 
-    async fn key_owner(&self, id: &str) -> AppResult<Option<String>> {
-        // Admin deletes are rare; finding the owner through the users' key lists is fine.
-        let mut cursor: Option<String> = None;
-        loop {
-            let users = self.db.list_users(cursor.as_deref(), 200).await?;
-            for u in users.iter().take(200) {
-                if self.db.list_keys(&u.id).await?.iter().any(|k| k.id == id) {
-                    return Ok(Some(u.id.clone()));
-                }
-            }
-            if users.len() <= 200 {
-                return Ok(None);
-            }
-            cursor = users.get(199).map(|u| u.id.clone());
-        }
-    }
-
-    /// Top a user's credits up when a refill period began since the last refill.
-    pub async fn refill_credits(&self, user: &UserRow, tier: &TierConfig) -> AppResult<()> {
-        if let Some(amount) = tier.credits_refill {
-            let now = now_ms();
-            self.db.refill_credits(&user.id, amount as i64, period_start(tier.credits_refill_period, now), now).await?;
-        }
-        Ok(())
+    /// Top a user's credits up when a refill period began since the last refill; true when
+    /// it did.
+    pub async fn refill_credits(&self, user: &UserRow, tier: &TierConfig) -> AppResult<bool> {
+        let Some(amount) = tier.credits_refill else { return Ok(false) };
+        let now = now_ms();
+        self.db.refill_credits(&user.id, amount as i64, period_start(tier.credits_refill_period, now), now).await
     }
 
     /// The caller's credits (refilled first when due).
     pub async fn credits(&self, principal: &Principal) -> AppResult<Credits> {
-        let user = self.me(principal).await?;
+        let mut user = self.me(principal).await?;
         let tier = auth::tier(&self.config, &user.tier).clone();
-        self.refill_credits(&user, &tier).await?;
-        let user = self.me(principal).await?;
+        if self.refill_credits(&user, &tier).await? {
+            user = self.me(principal).await?;
+        }
         Ok(Credits {
             remaining: user.credits,
             total: user.credits_total,

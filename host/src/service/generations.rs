@@ -602,19 +602,14 @@ impl App {
         Ok((input, styling, errors))
     }
 
-    /// The tier's model, `n` and size limits for a validated request.
+    /// The tier's `n` and size limits for a validated request (the model was authorized
+    /// before validation).
     fn check_tier(
         &self,
         principal: &Principal,
         tier: &crate::config::TierConfig,
         spec: &GenerationSpec,
     ) -> AppResult<()> {
-        if !self.auth.policies.current().allows_model(&principal.tier, &spec.model) {
-            return Err(AppError::coded(
-                ErrorCode::Forbidden,
-                format!("the {} tier may not use the model {:?}", principal.tier, spec.model),
-            ));
-        }
         if let Some(max) = tier.max_n
             && spec.n > max
         {

@@ -93,8 +93,7 @@ impl App {
                 loop {
                     match events.recv().await {
                         Ok(e) if e.origin == app.replica_id => {
-                            let payload = serde_json::to_string(&e).expect("an event serializes");
-                            if let Err(err) = app.db.signal(&payload).await {
+                            if let Err(err) = app.signal(&ReplicaSignal::Generation(e)).await {
                                 tracing::warn!(error = ?err, "telling other replicas failed; they will poll");
                             }
                         }
@@ -108,26 +107,47 @@ impl App {
             let app = self.clone();
             tokio::spawn(async move {
                 while let Some(payload) = incoming.recv().await {
-                    let Ok(event) = serde_json::from_str::<GenerationEvent>(&payload) else {
-                        if let Ok(forget) = serde_json::from_str::<accounts::ForgetUser>(&payload)
-                            && forget.origin != app.replica_id
-                        {
-                            app.auth.forget_user(&forget.forget_user);
+                    match serde_json::from_str::<ReplicaSignal>(&payload) {
+                        Ok(ReplicaSignal::Generation(event)) if event.origin != app.replica_id => {
+                            if event.status == "queued" {
+                                app.wake.notify_one();
+                            }
+                            let _ = app.events.send(event);
                         }
-                        continue;
-                    };
-                    if event.origin == app.replica_id {
-                        continue;
+                        Ok(ReplicaSignal::ForgetUser { user_id, origin }) if origin != app.replica_id => {
+                            app.auth.forget_user(&user_id);
+                        }
+                        // Our own signals come back too; anything unreadable is from another version.
+                        Ok(_) | Err(_) => {}
                     }
-                    if event.status == "queued" {
-                        app.wake.notify_one();
-                    }
-                    let _ = app.events.send(event);
                 }
             })
         };
         Ok(vec![outgoing, incoming])
     }
+}
+
+impl App {
+    /// Send `signal` to the other replicas ([`crate::db::GenerationDb::signal`]; a no-op on SQLite).
+    pub async fn signal(&self, signal: &ReplicaSignal) -> AppResult<()> {
+        self.db.signal(&serde_json::to_string(signal).expect("a signal serializes")).await
+    }
+}
+
+/// What replicas tell each other on [`crate::db::EVENTS_CHANNEL`], as JSON tagged by `kind`.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ReplicaSignal {
+    /// A generation changed state or progress.
+    Generation(GenerationEvent),
+    /// A user's credentials changed (key deleted, password, tier, disabled): drop them from
+    /// the credential cache.
+    ForgetUser {
+        /// `usr_…`.
+        user_id: String,
+        /// The replica it happened on.
+        origin: String,
+    },
 }
 
 /// A creating request's `Idempotency-Key`, with a fingerprint of what the request asked for.
