@@ -4,6 +4,7 @@
 //! the caller, through `X-Provider-Key`) configured; the plugin never sees the key.
 
 use crate::bindings::provider::easel::plugin::http as wit;
+use crate::bindings::provider::easel::plugin::types::{PluginError, RetryHint};
 
 pub use wit::{HttpError, Request, Response};
 
@@ -36,6 +37,61 @@ pub fn get(url: &str, headers: &[(&str, &str)]) -> Result<Response, HttpError> {
     })
 }
 
+/// Register the request that cancels the upstream job this call started (or clear it with
+/// `None`). If the generation is canceled while the call runs, the host stops the call and
+/// sends this request once, with secrets substituted as for [`fetch`].
+pub fn set_cancel(request: Option<&Request>) {
+    wit::set_cancel(request);
+}
+
+/// Turn a failed fetch into the plugin error the host understands: timeouts and transport
+/// failures are retried by the host, refusals and bad requests are not.
+pub fn fetch_error(e: HttpError) -> PluginError {
+    match e {
+        HttpError::Timeout(m) => PluginError::Timeout(m),
+        HttpError::Transport(m) => PluginError::Http(m),
+        HttpError::Denied(m) => PluginError::Denied(m),
+        HttpError::TooLarge(m) => PluginError::Http(format!("response too large: {m}")),
+        HttpError::Invalid(m) => PluginError::Internal(m),
+    }
+}
+
+/// The default mapping of an upstream error status to a plugin error, with `message`
+/// (the upstream's own words, never a key):
+///
+/// | status | error | host behaviour |
+/// |---|---|---|
+/// | 401, 403 | `unauthorized` | fails at once (`unauthorized_provider`) |
+/// | 408, 409, 425, 429, 5xx | `retryable` with [`Response::retry_after_ms`] | retried with backoff |
+/// | other 4xx | `invalid-input` | fails at once (`provider_error`) |
+///
+/// Providers refine it first where the body says more (a safety refusal is `content-blocked`).
+pub fn status_error(response: &Response, message: impl Into<String>) -> PluginError {
+    let message = format!("{} {}", response.status, message.into());
+    match response.status {
+        401 | 403 => PluginError::Unauthorized(message),
+        408 | 409 | 425 | 429 | 500..=599 => {
+            PluginError::Retryable(RetryHint { message, retry_after_ms: response.retry_after_ms() })
+        }
+        _ => PluginError::InvalidInput(message),
+    }
+}
+
+/// Parse a duration such as Google's `retryDelay` (`"15s"`, `"1.5s"`, `"250ms"`) into
+/// milliseconds, capped at one hour.
+pub fn parse_duration_ms(text: &str) -> Option<u32> {
+    let t = text.trim();
+    let (number, scale) = if let Some(n) = t.strip_suffix("ms") {
+        (n, 1.0)
+    } else if let Some(n) = t.strip_suffix('s') {
+        (n, 1000.0)
+    } else {
+        (t, 1000.0)
+    };
+    let value: f64 = number.trim().parse().ok()?;
+    (value.is_finite() && value >= 0.0).then(|| (value * scale).min(3_600_000.0).round() as u32)
+}
+
 impl Response {
     /// The body as UTF-8 text (lossy).
     pub fn text(&self) -> String {
@@ -50,5 +106,18 @@ impl Response {
     /// True for 2xx.
     pub fn is_success(&self) -> bool {
         (200..300).contains(&self.status)
+    }
+
+    /// How long the server asked us to wait, in milliseconds: `retry-after-ms` (OpenAI) or
+    /// `Retry-After` in seconds (RFC 9110; the HTTP-date form is not used by these APIs and
+    /// is ignored). Capped at one hour.
+    pub fn retry_after_ms(&self) -> Option<u32> {
+        if let Some(ms) = self.header("retry-after-ms").and_then(|v| v.trim().parse::<f64>().ok())
+            && ms.is_finite()
+            && ms >= 0.0
+        {
+            return Some(ms.min(3_600_000.0).round() as u32);
+        }
+        self.header("retry-after").and_then(parse_duration_ms)
     }
 }

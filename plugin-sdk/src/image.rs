@@ -68,3 +68,21 @@ impl Rgba {
         Self::from_pixels(image.width, image.height, image.pixels)
     }
 }
+
+/// Encode an RGBA8 image as PNG (for providers that upload the input image or mask).
+///
+/// Fails only when `pixels.len() != width * height * 4`.
+pub fn encode_png(image: &Image) -> Result<Vec<u8>, String> {
+    let expected = image.width as usize * image.height as usize * 4;
+    if image.pixels.len() != expected || image.width == 0 || image.height == 0 {
+        return Err(format!("a {}x{} image needs {expected} bytes, got {}", image.width, image.height, image.pixels.len()));
+    }
+    let mut out = Vec::new();
+    let mut encoder = png::Encoder::new(&mut out, image.width, image.height);
+    encoder.set_color(png::ColorType::Rgba);
+    encoder.set_depth(png::BitDepth::Eight);
+    let mut writer = encoder.write_header().map_err(|e| e.to_string())?;
+    writer.write_image_data(&image.pixels).map_err(|e| e.to_string())?;
+    writer.finish().map_err(|e| e.to_string())?;
+    Ok(out)
+}

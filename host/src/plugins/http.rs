@@ -28,6 +28,26 @@ use super::runtime::HostState;
 use super::runtime::bindings::provider::easel::plugin::http as wit;
 use crate::config::Secret;
 
+/// A plugin's HTTP request as the ABI carries it.
+pub type WitRequest = wit::Request;
+
+/// Time allowed for a cancel request sent on a canceled generation's behalf.
+const CANCEL_BUDGET: Duration = Duration::from_secs(10);
+
+/// Send the cancel request a plugin registered for this call, once, in the background.
+pub fn send_registered_cancel(ctx: &super::runtime::CallContext) {
+    let Some(request) = ctx.cancel.lock().unwrap_or_else(|e| e.into_inner()).take() else { return };
+    let Some(policy) = ctx.http.clone() else { return };
+    let (plugin, caller_key) = (Arc::clone(&ctx.plugin_id), ctx.caller_key.clone());
+    let target = Url::parse(&request.url).map(|u| origin(&u)).unwrap_or_default();
+    policy.handle.clone().spawn(async move {
+        match policy.execute(request, CANCEL_BUDGET, caller_key.as_ref()).await {
+            Ok(r) => tracing::info!(%plugin, %target, status = r.status, "sent the provider's cancel request"),
+            Err(e) => tracing::warn!(%plugin, %target, error = ?e, "the provider's cancel request failed"),
+        }
+    });
+}
+
 /// Most redirects followed for one fetch.
 const MAX_REDIRECTS: usize = 5;
 
@@ -363,6 +383,16 @@ impl wit::Host for HostState {
             }
         }
         result
+    }
+
+    fn set_cancel(&mut self, request: Option<wit::Request>) {
+        if let Some(r) = &request
+            && (r.url.len() > 8192 || r.body.as_ref().is_some_and(|b| b.len() > 64 << 10))
+        {
+            tracing::warn!(plugin = %self.ctx.plugin_id, "ignored an oversized cancel request");
+            return;
+        }
+        *self.ctx.cancel.lock().unwrap_or_else(|e| e.into_inner()) = request;
     }
 }
 

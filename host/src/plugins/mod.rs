@@ -100,10 +100,19 @@ pub enum CallError {
     /// The plugin answered with an error of its own.
     #[error("{kind}: {message}")]
     Plugin {
-        /// `invalid_input`, `unsupported`, `denied`, `http`, `timeout` or `internal`.
+        /// `invalid_input`, `unsupported`, `denied`, `http`, `timeout`, `internal`,
+        /// `content_blocked` or `unauthorized`.
         kind: &'static str,
         /// The plugin's message.
         message: String,
+    },
+    /// A temporary upstream failure the plugin asks the host to retry.
+    #[error("{message}")]
+    Retryable {
+        /// The upstream's words.
+        message: String,
+        /// How long the upstream asked to wait, in milliseconds.
+        retry_after_ms: Option<u32>,
     },
     /// The plugin ran past its time limit and was stopped.
     #[error("the plugin exceeded its time limit of {0} ms and was stopped")]
@@ -124,7 +133,7 @@ type Store = wasmtime::Store<HostState>;
 impl Plugin {
     /// The context of one call: the plugin's limits and settings plus what varies per call.
     fn context(&self, progress: Option<ProgressSink>, caller_key: Option<crate::config::Secret>) -> CallContext {
-        CallContext { progress, caller_key, abandon: Arc::default(), ..self.call.clone() }
+        CallContext { progress, caller_key, abandon: Arc::default(), cancel: Arc::default(), ..self.call.clone() }
     }
 
     /// Run `f` in a fresh sandbox, synchronously.
@@ -147,16 +156,18 @@ impl Plugin {
         ctx: CallContext,
         f: impl FnOnce(&mut Store, &Linked) -> wasmtime::Result<Result<T, types::PluginError>> + Send + 'static,
     ) -> Result<T, CallError> {
-        /// Marks the call abandoned when the awaiting future is dropped before it finished.
-        struct AbandonOnDrop(Option<Arc<std::sync::atomic::AtomicBool>>);
+        /// Marks the call abandoned when the awaiting future is dropped before it finished,
+        /// and sends the cancel request the plugin registered (`http.set-cancel`), if any.
+        struct AbandonOnDrop(Option<CallContext>);
         impl Drop for AbandonOnDrop {
             fn drop(&mut self) {
-                if let Some(flag) = &self.0 {
-                    flag.store(true, std::sync::atomic::Ordering::Relaxed);
+                if let Some(ctx) = self.0.take() {
+                    ctx.abandon.store(true, std::sync::atomic::Ordering::Relaxed);
+                    http::send_registered_cancel(&ctx);
                 }
             }
         }
-        let mut guard = AbandonOnDrop(Some(Arc::clone(&ctx.abandon)));
+        let mut guard = AbandonOnDrop(Some(ctx.clone()));
         let this = Arc::clone(self);
         let result = tokio::task::spawn_blocking(move || this.call_sync(ctx, f))
             .await
@@ -302,6 +313,14 @@ fn plugin_error(e: types::PluginError) -> CallError {
         E::Http(m) => ("http", m),
         E::Timeout(m) => ("timeout", m),
         E::Internal(m) => ("internal", m),
+        E::ContentBlocked(m) => ("content_blocked", m),
+        E::Unauthorized(m) => ("unauthorized", m),
+        E::Retryable(hint) => {
+            return CallError::Retryable {
+                message: hint.message.chars().take(2000).collect(),
+                retry_after_ms: hint.retry_after_ms,
+            };
+        }
     };
     CallError::Plugin { kind, message: message.chars().take(2000).collect() }
 }
@@ -540,6 +559,7 @@ impl Registry {
             http,
             caller_key: None,
             abandon: Arc::default(),
+            cancel: Arc::default(),
         };
         let mut plugin = Plugin {
             manifest_sha256: hex::encode(Sha256::digest(manifest_text.as_bytes())),

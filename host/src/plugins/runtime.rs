@@ -257,6 +257,9 @@ pub struct CallContext {
     /// Set when the caller no longer wants the result (its future was dropped): the guest is
     /// stopped at the next epoch tick and host calls refuse to start.
     pub abandon: Arc<std::sync::atomic::AtomicBool>,
+    /// The request that cancels the upstream job of this call (`http.set-cancel`), sent by
+    /// the host when the call is abandoned.
+    pub cancel: Arc<std::sync::Mutex<Option<super::http::WitRequest>>>,
 }
 
 /// The trap message of a call stopped because its caller abandoned it.

@@ -37,7 +37,7 @@ impl JobFailure {
 impl From<CallError> for JobFailure {
     fn from(e: CallError) -> Self {
         let code = match e {
-            CallError::Plugin { .. } => ErrorCode::ProviderError,
+            CallError::Plugin { .. } | CallError::Retryable { .. } => ErrorCode::ProviderError,
             CallError::Timeout(_) | CallError::Memory(_) | CallError::Trap(_) | CallError::WrongKind(_) => {
                 ErrorCode::PluginError
             }
@@ -289,6 +289,7 @@ impl App {
             input_image: None,
             mask: None,
             strength: None,
+            loras: Vec::new(),
             options_json: "{}".into(),
         };
         let caller_key = self.caller_keys.lock().unwrap_or_else(|e| e.into_inner()).remove(&job.id).map(|(k, _)| k);

@@ -124,6 +124,7 @@ mod tests {
             input_image: None,
             mask: None,
             strength: None,
+            loras: Vec::new(),
             options_json: "{}".into(),
         }
     }
