@@ -43,6 +43,13 @@ pub struct Config {
     /// defaults define `anonymous`, `local`, `free`, `pro` and `admin`; a file or the
     /// environment changes single keys (`EASEL_TIERS__FREE__IMAGES_PER_DAY=20`) or adds tiers.
     pub tiers: BTreeMap<String, TierConfig>,
+    /// Fallback chains (`[fallbacks]`): when a model is unavailable (not loaded, no key
+    /// configured) or exhausted (its retries used up on rate limits, overload or outages),
+    /// the job moves to the next model of its chain, e.g.
+    /// `"gemini/gemini-3.1-flash-image" = ["fal/fal-ai/flux/schnell", "local/procedural"]`.
+    /// Models the caller's tier may not use are skipped. The generation records the model
+    /// that produced its images (`model_used`).
+    pub fallbacks: BTreeMap<String, Vec<String>>,
 }
 
 /// `[auth]`: who may register, how long sessions last, which networks get a tier without
@@ -151,6 +158,9 @@ pub struct TierConfig {
     pub credits_refill: Option<u64>,
     /// `day`, `week` (Monday 00:00 UTC) or `month`.
     pub credits_refill_period: RefillPeriod,
+    /// Users of this tier must bring their own key (`X-Provider-Key`) for models whose
+    /// provider needs one: the operator's keys are not spent on them.
+    pub bring_own_key: bool,
 }
 
 /// How often credits are topped up.
@@ -172,7 +182,12 @@ pub fn default_tiers() -> BTreeMap<String, TierConfig> {
     BTreeMap::from([
         (
             "anonymous".to_string(),
-            TierConfig { requests_per_hour: Some(600), images_per_day: Some(0), ..TierConfig::default() },
+            TierConfig {
+                requests_per_hour: Some(600),
+                images_per_day: Some(0),
+                bring_own_key: true,
+                ..TierConfig::default()
+            },
         ),
         ("local".to_string(), TierConfig { allowed_models: models(&["*"]), ..TierConfig::default() }),
         (
@@ -184,6 +199,7 @@ pub fn default_tiers() -> BTreeMap<String, TierConfig> {
                 max_n: Some(4),
                 max_pixels: Some(4_194_304),
                 allowed_models: models(&["local/*", "gemini/*"]),
+                bring_own_key: true,
                 ..TierConfig::default()
             },
         ),
@@ -283,11 +299,27 @@ pub struct JobsConfig {
     pub max_attempts: u32,
     /// How often idle workers look for work another process queued, in milliseconds.
     pub poll_interval_ms: u64,
+    /// Calls to one model per job when its provider fails temporarily (429, 5xx, timeouts,
+    /// transport errors), the first included (1..=10). The generation shows `retrying` between them.
+    pub provider_attempts: u32,
+    /// First backoff delay in milliseconds; doubled per retry, with full jitter (10..=60000).
+    pub retry_base_delay_ms: u64,
+    /// Longest backoff delay in milliseconds, and the longest `Retry-After` honoured: a
+    /// provider asking for a longer wait counts as exhausted (its fallback, if any, is tried).
+    pub retry_max_delay_ms: u64,
 }
 
 impl Default for JobsConfig {
     fn default() -> Self {
-        Self { workers: 4, lease_seconds: 30, max_attempts: 3, poll_interval_ms: 500 }
+        Self {
+            workers: 4,
+            lease_seconds: 30,
+            max_attempts: 3,
+            poll_interval_ms: 500,
+            provider_attempts: 4,
+            retry_base_delay_ms: 1000,
+            retry_max_delay_ms: 60_000,
+        }
     }
 }
 
@@ -328,7 +360,23 @@ pub struct PluginsConfig {
 
 impl Default for PluginsConfig {
     fn default() -> Self {
-        Self { dir: None, bundled: true, compile_cache: true, watch: true, grants: BTreeMap::new() }
+        // The bundled remote providers may reach their official APIs (and the hosts their
+        // results are downloaded from) out of the box: an operator only adds a key. A file or
+        // the environment replaces a list to narrow it or to add a self-hosted `base_url`.
+        let grant = |hosts: &[&str]| PluginGrant {
+            allowed_outbound_hosts: hosts.iter().map(|h| h.to_string()).collect(),
+            ..PluginGrant::default()
+        };
+        let grants = BTreeMap::from([
+            ("gemini".to_string(), grant(&["https://generativelanguage.googleapis.com"])),
+            ("openai".to_string(), grant(&["https://api.openai.com", "https://*.blob.core.windows.net"])),
+            ("fal".to_string(), grant(&["https://queue.fal.run", "https://*.fal.media", "https://fal.media"])),
+            (
+                "replicate".to_string(),
+                grant(&["https://api.replicate.com", "https://replicate.delivery", "https://*.replicate.delivery"]),
+            ),
+        ]);
+        Self { dir: None, bundled: true, compile_cache: true, watch: true, grants }
     }
 }
 
@@ -368,6 +416,7 @@ impl Default for Config {
             plugins: PluginsConfig::default(),
             auth: AuthConfig::default(),
             tiers: default_tiers(),
+            fallbacks: BTreeMap::new(),
         }
     }
 }
@@ -491,6 +540,40 @@ impl Config {
         }
         if self.jobs.max_attempts == 0 {
             return Err(ConfigError("jobs.max_attempts must be at least 1".into()));
+        }
+        if !(1..=10).contains(&self.jobs.provider_attempts) {
+            return Err(ConfigError(format!(
+                "jobs.provider_attempts must be 1..=10, got {}",
+                self.jobs.provider_attempts
+            )));
+        }
+        if !(10..=60_000).contains(&self.jobs.retry_base_delay_ms)
+            || self.jobs.retry_max_delay_ms < self.jobs.retry_base_delay_ms
+            || self.jobs.retry_max_delay_ms > 3_600_000
+        {
+            return Err(ConfigError(
+                "jobs.retry_base_delay_ms must be 10..=60000 and jobs.retry_max_delay_ms between it and 3600000".into(),
+            ));
+        }
+        for (model, chain) in &self.fallbacks {
+            let ok = |m: &str| {
+                m.split_once('/').is_some_and(|(p, r)| !p.is_empty() && !r.is_empty())
+                    && m.len() <= 200
+                    && m.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-/:@".contains(&b))
+            };
+            if !ok(model) {
+                return Err(ConfigError(format!("fallbacks: {model:?} must be a provider/model id")));
+            }
+            if chain.len() > 8 {
+                return Err(ConfigError(format!("fallbacks.{model:?}: at most 8 fallback models")));
+            }
+            for (i, m) in chain.iter().enumerate() {
+                if !ok(m) || m == model {
+                    return Err(ConfigError(format!(
+                        "fallbacks.{model:?}[{i}]: {m:?} must be a provider/model id other than the model itself"
+                    )));
+                }
+            }
         }
         if !self.default_model.contains('/') {
             return Err(ConfigError(format!("default_model must be `provider/model`, got {:?}", self.default_model)));

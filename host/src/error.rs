@@ -34,6 +34,10 @@ pub enum ErrorCode {
     InsufficientCredits,
     /// The route exists but not with this method.
     MethodNotAllowed,
+    /// The provider's safety system refused the prompt or image (not retried).
+    ContentBlocked,
+    /// The provider refused the API key (missing, invalid or revoked; not retried).
+    UnauthorizedProvider,
 }
 
 impl ErrorCode {
@@ -55,6 +59,8 @@ impl ErrorCode {
             Self::QuotaExceeded => "quota_exceeded",
             Self::InsufficientCredits => "insufficient_credits",
             Self::MethodNotAllowed => "method_not_allowed",
+            Self::ContentBlocked => "content_blocked",
+            Self::UnauthorizedProvider => "unauthorized_provider",
         }
     }
 
@@ -66,7 +72,8 @@ impl ErrorCode {
             Self::InvalidState | Self::Conflict => 409,
             Self::PayloadTooLarge => 413,
             Self::UnsupportedMediaType => 415,
-            Self::ProviderError | Self::PluginError => 502,
+            Self::ProviderError | Self::PluginError | Self::UnauthorizedProvider => 502,
+            Self::ContentBlocked => 422,
             Self::InternalError => 500,
             Self::Unauthorized => 401,
             Self::Forbidden => 403,

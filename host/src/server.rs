@@ -101,6 +101,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     let stop = Arc::new(tokio::sync::Notify::new());
     let mut relays = app.start_signal_relay().await?;
     relays.push(app.start_replica_heartbeat().await?);
+    relays.push(app.plugins.start_probes(Duration::from_secs(60)));
     let workers = app.start_workers(Arc::clone(&stop));
     let addr = acceptor.local_addr().first().and_then(|a| a.as_socket_addr().copied()).context("no local address")?;
     let routes = crate::api::routes(app.clone());

@@ -75,7 +75,12 @@ impl Rgba {
 pub fn encode_png(image: &Image) -> Result<Vec<u8>, String> {
     let expected = image.width as usize * image.height as usize * 4;
     if image.pixels.len() != expected || image.width == 0 || image.height == 0 {
-        return Err(format!("a {}x{} image needs {expected} bytes, got {}", image.width, image.height, image.pixels.len()));
+        return Err(format!(
+            "a {}x{} image needs {expected} bytes, got {}",
+            image.width,
+            image.height,
+            image.pixels.len()
+        ));
     }
     let mut out = Vec::new();
     let mut encoder = png::Encoder::new(&mut out, image.width, image.height);

@@ -148,6 +148,10 @@ pub fn queued_row(id: String, pinned_to: Option<&str>, created_at: i64) -> easel
         images_reserved: 1,
         credits_charged: 0,
         style: None,
+        retries: 0,
+        last_error_code: None,
+        last_error_message: None,
+        model_used: None,
     }
 }
 

@@ -71,6 +71,51 @@ pub struct CreateGenerationRequest {
     pub remove_background: Option<bool>,
     /// Include each image's bytes as base64 in the finished generation.
     pub return_base64: Option<bool>,
+    /// Source image for image-to-image, editing and inpainting (models whose `kinds` include
+    /// `image_to_image` or `inpainting`). Any size within the server's pixel limit.
+    pub input_image: Option<ImageInput>,
+    /// Inpainting mask, the size of `input_image`: white = repaint, black = keep.
+    pub mask: Option<ImageInput>,
+    /// How much of `input_image` may change, 0–1 (img2img); the provider's default when absent.
+    pub strength: Option<f64>,
+    /// LoRA adapters (at most 8) for models whose `supported_parameters` list `loras`.
+    pub loras: Option<Vec<LoraInput>>,
+    /// Provider-specific options, a JSON object ≤ 16 KiB, passed to the provider plugin; see
+    /// the model's `options_schema`. Not passed to fallback models.
+    pub provider_options: Option<serde_json::Value>,
+    /// Your own key for the model's provider: the same as the `X-Provider-Key` header (which
+    /// wins). Used for this generation only; never stored, never logged, not part of the
+    /// idempotency fingerprint.
+    pub provider_api_key: Option<String>,
+}
+
+/// An input image: exactly one of `image_id`, `url` or `data`.
+#[derive(Debug, Clone, Object, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImageInput {
+    /// One of your images (`img_…`).
+    pub image_id: Option<String>,
+    /// A public `http(s)` URL the server downloads (public addresses only; at most the body
+    /// limit; 20 s).
+    pub url: Option<String>,
+    /// Base64 PNG, JPEG or WebP bytes; a `data:image/…;base64,` prefix is accepted.
+    pub data: Option<String>,
+}
+
+/// A LoRA adapter.
+#[derive(Debug, Clone, Object, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoraInput {
+    /// URL or provider path of the weights (1–2048 characters).
+    pub path: String,
+    /// Strength, -4 to 4 (default 1).
+    pub scale: Option<f64>,
+}
+
+impl From<ImageInput> for crate::service::generations::ImageSource {
+    fn from(i: ImageInput) -> Self {
+        Self { image_id: i.image_id, url: i.url, data: i.data }
+    }
 }
 
 /// Why a generation failed.
@@ -133,10 +178,22 @@ pub struct Generation {
     pub provider_prompt: Option<String>,
     /// The images, in order (empty until `succeeded`).
     pub images: Vec<Image>,
-    /// Set when `failed`.
+    /// Set when `failed`: `provider_error`, `content_blocked` (the provider's safety system
+    /// refused), `unauthorized_provider` (the provider refused the key), `plugin_error`, ….
     pub error: Option<GenerationError>,
-    /// Times a worker took the job up (more than 1 after a crash recovery).
+    /// The last provider error while the job is `retrying` or fell back to another model
+    /// (kept after it succeeded, for the record).
+    pub last_error: Option<GenerationError>,
+    /// Provider calls and job claims made: 1 normally; each retry after a temporary provider
+    /// failure (429, 5xx, timeout) and each recovery after a worker crash adds one.
     pub attempts: i64,
+    /// The model that produced the images: `model`, or a fallback from the server's chain.
+    pub model_used: Option<String>,
+    /// Models tried, in order, if `model` is unavailable or exhausted (the server's
+    /// `[fallbacks]`, filtered by what your tier may use).
+    pub fallbacks: Vec<String>,
+    /// True when the job uses an input image (img2img, editing, inpainting).
+    pub has_input_image: bool,
     /// Milliseconds per pipeline stage once finished (`provider_ms`, `process_ms`, `store_ms`, `total_ms`).
     pub timings: Option<serde_json::Value>,
     /// Your metadata.
@@ -192,7 +249,13 @@ impl From<GenerationView> for Generation {
             remove_background: s.remove_background,
             return_base64: s.return_base64,
             provider_prompt: s.provider_prompt,
-            attempts: r.attempts,
+            attempts: r.attempts + r.retries,
+            last_error: r
+                .last_error_code
+                .map(|code| GenerationError { code, message: r.last_error_message.unwrap_or_default() }),
+            model_used: r.model_used,
+            fallbacks: s.fallbacks,
+            has_input_image: s.input_image_key.is_some(),
             timings: r.timings_json.and_then(|t| serde_json::from_str(&t).ok()),
             metadata: v.metadata,
             created_at: ts(r.created_at),
@@ -224,15 +287,23 @@ fn prefer_wait(prefer: Option<&str>) -> Option<u64> {
 
 #[OpenApi(tag = "Tag::Generations")]
 impl GenerationsApi {
-    /// Create a generation (text-to-image).
+    /// Create a generation (text-to-image, image-to-image, inpainting).
     ///
     /// Validates the request against the model (`GET /v1/models`), queues a job and answers
     /// 202 with the generation (`status: queued`) and its `Location`. With `Prefer: wait=N`
     /// (N ≤ 60) the server waits up to N seconds and answers 200 with the finished generation
     /// (`succeeded` with `images`, or `failed` with `error`), or 202 when it is still running.
     ///
-    /// Errors: 422 `validation_error` naming each invalid field (`errors[].field`), 400 for a body
-    /// that is not JSON, 413 for a body over the limit, 415 for a non-JSON content type.
+    /// Remote models (Gemini, OpenAI, fal, Replicate, …) use the operator's key, or yours in
+    /// `X-Provider-Key`. Temporary provider failures are retried with backoff (`status:
+    /// retrying`, `attempts`, `last_error`), then the server's fallback models are tried
+    /// (`model_used` says which one produced the images).
+    ///
+    /// Errors: 422 `validation_error` naming each invalid field (`errors[].field`: also
+    /// `input_image`, `mask`, `strength`, `loras`, `provider_options`, and `model` when it needs
+    /// a key nobody configured), 403 `forbidden` when your tier may not use the model or must
+    /// bring its own key, 400 for a body that is not JSON, 413 for a body over the limit, 415
+    /// for a non-JSON content type, 429/402 for limits (see Limits).
     #[oai(path = "/v1/generations", method = "post", operation_id = "create_generation")]
     async fn create(
         &self,
@@ -253,13 +324,15 @@ impl GenerationsApi {
     ) -> Result<CreateGenerationResponse, ApiError> {
         use poem_openapi::types::ToJSON;
         let app = app(&self.app);
+        let mut b = body.0;
+        // The fingerprint never covers a key.
+        let body_key = b.provider_api_key.take();
         let idempotency = crate::service::Idempotency::new(
             &principal.owner,
             "POST /v1/generations",
             idempotency_key.0,
-            &body.0.to_json_string(),
+            &b.to_json_string(),
         )?;
-        let b = body.0;
         let input = NewGeneration {
             prompt: Some(b.prompt),
             negative_prompt: b.negative_prompt,
@@ -280,7 +353,16 @@ impl GenerationsApi {
             crop_anchor: b.crop_anchor,
             remove_background: b.remove_background,
             return_base64: b.return_base64,
-            provider_key: provider_key.0.map(crate::config::Secret::new),
+            provider_key: provider_key.0.or(body_key).map(crate::config::Secret::new),
+            input_image: b.input_image.map(Into::into),
+            mask: b.mask.map(Into::into),
+            strength: b.strength,
+            loras: b.loras.map(|ls| {
+                ls.into_iter()
+                    .map(|l| crate::service::generations::Lora { path: l.path, scale: l.scale.unwrap_or(1.0) as f32 })
+                    .collect()
+            }),
+            provider_options: b.provider_options,
         };
         let mut view = app.create_generation(&principal, input, idempotency.as_ref()).await?;
         if let Some(wait) = prefer_wait(prefer.0.as_deref()) {

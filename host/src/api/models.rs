@@ -67,6 +67,37 @@ pub struct Model {
     pub deterministic: bool,
     /// Guidance.
     pub info: ModelInfo,
+    /// Whether its provider can serve it now.
+    pub status: ProviderState,
+}
+
+/// Keys and reachability of a provider (never a key itself).
+#[derive(Debug, Clone, Object)]
+pub struct ProviderState {
+    /// The provider plugin's id.
+    pub provider: String,
+    /// The provider needs an API key.
+    pub needs_key: bool,
+    /// The server can use it with its own configuration (no key needed, or the operator
+    /// configured one). When false, send your own key in `X-Provider-Key`.
+    pub configured: bool,
+    /// The last probe of the provider's API got an answer (probed every 60 s once a key is
+    /// configured); null when never probed.
+    pub reachable: Option<bool>,
+    /// When that probe ran.
+    pub checked_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// The state of one provider plugin.
+pub(crate) fn provider_state(app: &App, plugin: &crate::plugins::Plugin) -> ProviderState {
+    let s = app.plugins.provider_status(plugin);
+    ProviderState {
+        provider: plugin.manifest.id.clone(),
+        needs_key: s.needs_key,
+        configured: s.configured,
+        reachable: s.reachable,
+        checked_at: s.checked_at,
+    }
 }
 
 /// All models.
@@ -86,8 +117,9 @@ fn kind_name(k: abi::ModelKind) -> &'static str {
     }
 }
 
-fn to_model(provider: &str, m: &abi::Model) -> Model {
+fn to_model(provider: &str, m: &abi::Model, status: ProviderState) -> Model {
     Model {
+        status,
         id: format!("{provider}/{}", m.id),
         provider: provider.to_string(),
         name: m.name.clone(),
@@ -120,14 +152,20 @@ fn to_model(provider: &str, m: &abi::Model) -> Model {
 impl ModelsApi {
     /// List the models of every loaded provider plugin.
     ///
-    /// Includes the bundled `local/procedural` (offline procedural art, not an AI model).
+    /// Includes the bundled `local/procedural` (offline procedural art, not an AI model) and
+    /// the bundled remote providers (`gemini/…`, `openai/…`, `fal/…`, `replicate/…`); each
+    /// model's `status` says whether the server has a key for it and whether its API answered.
     #[oai(path = "/v1/models", method = "get", operation_id = "list_models")]
     async fn list(&self) -> Json<ModelList> {
-        let catalog = app(&self.app).plugins.catalog();
+        let app = app(&self.app);
+        let catalog = app.plugins.catalog();
         let mut items: Vec<Model> = catalog
             .plugins
             .values()
-            .flat_map(|p| p.models().iter().map(|m| to_model(&p.manifest.id, m)).collect::<Vec<_>>())
+            .flat_map(|p| {
+                let status = provider_state(app, p);
+                p.models().iter().map(|m| to_model(&p.manifest.id, m, status.clone())).collect::<Vec<_>>()
+            })
             .collect();
         items.sort_by(|a, b| a.id.cmp(&b.id));
         Json(ModelList { items, next_cursor: None })
@@ -137,8 +175,8 @@ impl ModelsApi {
     /// `GET /v1/models/local%2Fprocedural`. 404 `not_found` for an unknown id.
     #[oai(path = "/v1/models/:id", method = "get", operation_id = "get_model")]
     async fn get(&self, id: Path<String>) -> Result<Json<Model>, ApiError> {
-        let (plugin, model) =
-            app(&self.app).plugins.find_model(&id).ok_or_else(|| AppError::not_found("model", &id))?;
-        Ok(Json(to_model(&plugin.manifest.id, &model)))
+        let app = app(&self.app);
+        let (plugin, model) = app.plugins.find_model(&id).ok_or_else(|| AppError::not_found("model", &id))?;
+        Ok(Json(to_model(&plugin.manifest.id, &model, provider_state(app, &plugin))))
     }
 }

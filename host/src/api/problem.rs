@@ -103,6 +103,8 @@ impl ApiError {
             ErrorCode::QuotaExceeded => "Quota exceeded",
             ErrorCode::InsufficientCredits => "Insufficient credits",
             ErrorCode::MethodNotAllowed => "Method not allowed",
+            ErrorCode::ContentBlocked => "Blocked by the provider's content policy",
+            ErrorCode::UnauthorizedProvider => "The model provider refused the API key",
         };
         Problem {
             type_: format!("https://easel.dev/problems/{}", self.code.as_str()),

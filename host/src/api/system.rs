@@ -33,6 +33,9 @@ pub struct Readiness {
     pub blobs: bool,
     /// At least one provider plugin is loaded.
     pub plugins: bool,
+    /// Each provider plugin's keys and reachability. Informational: a remote provider that
+    /// is down does not make the server unready (fallbacks and other models still serve).
+    pub providers: Vec<super::models::ProviderState>,
 }
 
 /// `/ready` answers.
@@ -64,8 +67,13 @@ impl SystemApi {
         let app = app(&self.app);
         let database = app.db.ping().await.is_ok();
         let blobs = app.blobs.ping().await.is_ok();
-        let plugins = !app.plugins.catalog().plugins.is_empty();
-        let r = Readiness { ready: database && blobs && plugins, database, blobs, plugins };
+        let catalog = app.plugins.catalog();
+        let plugins = !catalog.plugins.is_empty();
+        let providers = catalog
+            .of_kind(crate::plugins::manifest::PluginKind::Provider)
+            .map(|p| super::models::provider_state(app, p))
+            .collect();
+        let r = Readiness { ready: database && blobs && plugins, database, blobs, plugins, providers };
         if r.ready { ReadyResponse::Ready(Json(r)) } else { ReadyResponse::NotReady(Json(r)) }
     }
 }

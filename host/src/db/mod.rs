@@ -84,6 +84,25 @@ pub struct GenerationRow {
     pub credits_charged: i64,
     /// Style template asked for, for usage statistics.
     pub style: Option<String>,
+    /// Provider calls retried after a temporary failure (429, 5xx, timeouts), all claims together.
+    pub retries: i64,
+    /// The last provider error, kept while the job retries or falls back (`provider_error`, …).
+    pub last_error_code: Option<String>,
+    /// Its message (keys scrubbed).
+    pub last_error_message: Option<String>,
+    /// The model that produced the images: `model`, or a fallback from `[fallbacks]`.
+    pub model_used: Option<String>,
+}
+
+/// A provider failure the job will retry (or fall back from).
+#[derive(Clone, Debug)]
+pub struct Retry<'a> {
+    /// Stage shown meanwhile, e.g. `retrying in 2s (attempt 2 of 4)`.
+    pub stage: &'a str,
+    /// Error code of the failure.
+    pub code: &'a str,
+    /// Its message.
+    pub message: &'a str,
 }
 
 /// A stored image file and what made it.
@@ -210,6 +229,8 @@ pub enum Outcome {
         images: Vec<ImageRow>,
         /// Provider metadata (JSON object).
         provider_metadata_json: String,
+        /// The model that produced the images (`provider/model`).
+        model_used: String,
     },
     /// Mark the job failed.
     Failed {
@@ -242,6 +263,9 @@ pub trait GenerationDb: Send + Sync {
     async fn claim(&self, claim: &ClaimRequest<'_>) -> AppResult<Option<ClaimedJob>>;
     /// Extend the lease; false when the job is no longer this worker's.
     async fn heartbeat(&self, id: &str, worker: &str, lease_until: i64) -> AppResult<bool>;
+    /// Mark the job `retrying` after a temporary provider failure (counts one retry and keeps
+    /// the error); false when the job is no longer this worker's.
+    async fn set_retrying(&self, id: &str, worker: &str, retry: &Retry<'_>) -> AppResult<bool>;
     /// Record progress (0..=100) and stage; false when the job is no longer this worker's or
     /// the stored progress is already further (writes may arrive out of order; progress never
     /// goes back).

@@ -6,7 +6,8 @@
 /// Columns of [`super::GenerationRow`], in a `SELECT` list.
 pub(super) const GENERATION_COLUMNS: &str = "id, owner_id, status, model, request_json, metadata_json, progress, \
      stage, attempts, max_attempts, error_code, error_message, provider_metadata_json, timings_json, \
-     created_at, started_at, completed_at, pinned_to, quota_subject, images_reserved, credits_charged, style";
+     created_at, started_at, completed_at, pinned_to, quota_subject, images_reserved, credits_charged, style, \
+     retries, last_error_code, last_error_message, model_used";
 
 /// The claim's job choice, shared by both backends: the oldest queued job, or a running one
 /// whose lease expired, that this replica may run (unpinned, pinned to it, or pinned to a
@@ -113,7 +114,7 @@ macro_rules! shared_generation_db {
             async fn heartbeat(&self, id: &str, worker: &str, lease_until: i64) -> $crate::error::AppResult<bool> {
                 let r = sqlx::query(
                     "UPDATE generations SET lease_expires_at = $1 \
-                     WHERE id = $2 AND lease_owner = $3 AND status = 'running'",
+                     WHERE id = $2 AND lease_owner = $3 AND status IN ('running', 'retrying')",
                 )
                 .bind(lease_until)
                 .bind(id)
@@ -131,8 +132,8 @@ macro_rules! shared_generation_db {
                 stage: &str,
             ) -> $crate::error::AppResult<bool> {
                 let r = sqlx::query(
-                    "UPDATE generations SET progress = $1, stage = $2 \
-                     WHERE id = $3 AND lease_owner = $4 AND status = 'running' AND progress <= $1",
+                    "UPDATE generations SET status = 'running', progress = $1, stage = $2 \
+                     WHERE id = $3 AND lease_owner = $4 AND status IN ('running', 'retrying') AND progress <= $1",
                 )
                 .bind(progress)
                 .bind(stage)
@@ -165,12 +166,12 @@ macro_rules! shared_generation_db {
             ) -> $crate::error::AppResult<bool> {
                 use $crate::db::Outcome;
                 let mut tx = self.pool.begin().await?;
-                let (status, code, message, provider_meta, progress) = match outcome {
-                    Outcome::Succeeded { provider_metadata_json, .. } => {
-                        ("succeeded", None, None, Some(provider_metadata_json.as_str()), 100.0)
+                let (status, code, message, provider_meta, progress, model_used) = match outcome {
+                    Outcome::Succeeded { provider_metadata_json, model_used, .. } => {
+                        ("succeeded", None, None, Some(provider_metadata_json.as_str()), 100.0, Some(model_used.as_str()))
                     }
                     Outcome::Failed { code, message } => {
-                        ("failed", Some(code.as_str()), Some(message.as_str()), None, 0.0)
+                        ("failed", Some(code.as_str()), Some(message.as_str()), None, 0.0, None)
                     }
                 };
                 // Only the lease holder of a running job may finish it, so a worker that lost
@@ -179,8 +180,9 @@ macro_rules! shared_generation_db {
                     "UPDATE generations SET status = $1, error_code = $2, error_message = $3, \
                        provider_metadata_json = $4, timings_json = $5, completed_at = $6, \
                        progress = CASE WHEN $1 = 'succeeded' THEN $7 ELSE progress END, \
-                       stage = $1, lease_owner = NULL, lease_expires_at = NULL \
-                     WHERE id = $8 AND lease_owner = $9 AND status = 'running'",
+                       stage = $1, lease_owner = NULL, lease_expires_at = NULL, \
+                       model_used = COALESCE($10, model_used) \
+                     WHERE id = $8 AND lease_owner = $9 AND status IN ('running', 'retrying')",
                 )
                 .bind(status)
                 .bind(code)
@@ -191,6 +193,7 @@ macro_rules! shared_generation_db {
                 .bind(progress)
                 .bind(id)
                 .bind(worker)
+                .bind(model_used)
                 .execute(&mut *tx)
                 .await?;
                 if r.rows_affected() != 1 {
@@ -204,6 +207,27 @@ macro_rules! shared_generation_db {
                 }
                 tx.commit().await?;
                 Ok(true)
+            }
+
+            async fn set_retrying(
+                &self,
+                id: &str,
+                worker: &str,
+                retry: &$crate::db::Retry<'_>,
+            ) -> $crate::error::AppResult<bool> {
+                let r = sqlx::query(
+                    "UPDATE generations SET status = 'retrying', stage = $1, retries = retries + 1, \
+                       last_error_code = $2, last_error_message = $3 \
+                     WHERE id = $4 AND lease_owner = $5 AND status IN ('running', 'retrying')",
+                )
+                .bind(retry.stage)
+                .bind(retry.code)
+                .bind(retry.message)
+                .bind(id)
+                .bind(worker)
+                .execute(&self.pool)
+                .await?;
+                Ok(r.rows_affected() == 1)
             }
 
             async fn replica_seen(&self, replica: &str, now: i64) -> $crate::error::AppResult<()> {

@@ -121,6 +121,32 @@ pub struct HttpPolicy {
     pub max_response_bytes: u64,
     /// The runtime that runs the requests.
     pub handle: tokio::runtime::Handle,
+    /// Any host may be reached (still public addresses only, unless `allow_private_ips`):
+    /// for URLs users give (`input_image.url`), where no allowlist can exist.
+    pub any_host: bool,
+}
+
+/// Fetch a URL a user gave (an input image) with the same defences as plugin HTTP: http(s)
+/// only, no credentials in the URL, public addresses only (checked after DNS, pinned, again
+/// on every redirect), at most `max_bytes`, within `budget`. Returns the body of a 2xx answer.
+pub async fn fetch_public(url: &str, max_bytes: u64, budget: Duration) -> Result<Vec<u8>, String> {
+    let policy = HttpPolicy {
+        asked: Vec::new(),
+        granted: Vec::new(),
+        allow_private_ips: false,
+        declared_secrets: Vec::new(),
+        secrets: BTreeMap::new(),
+        max_response_bytes: max_bytes,
+        handle: tokio::runtime::Handle::current(),
+        any_host: true,
+    };
+    let request =
+        wit::Request { method: "GET".into(), url: url.to_string(), headers: Vec::new(), body: None, timeout_ms: None };
+    let response = policy.execute(request, budget, None).await.map_err(|e| describe_error(&e))?;
+    if !(200..300).contains(&response.status) {
+        return Err(format!("answered HTTP {}", response.status));
+    }
+    Ok(response.body)
 }
 
 /// Is this address one a plugin may reach without `allow_private_ips`?
@@ -168,6 +194,9 @@ impl HttpPolicy {
             return Err(Fail::Denied("credentials in URLs are not allowed".into()));
         }
         let origin = origin(url);
+        if self.any_host {
+            return Ok(());
+        }
         if !self.asked.iter().any(|p| p.matches(url)) {
             return Err(Fail::Denied(format!("{origin} is not in the plugin's allowed_outbound_hosts")));
         }
@@ -343,6 +372,17 @@ fn origin(url: &Url) -> String {
     format!("{}://{}:{}", url.scheme(), url.host_str().unwrap_or(""), url.port_or_known_default().unwrap_or(0))
 }
 
+/// A refused or failed fetch in plain words.
+pub fn describe_error(e: &Fail) -> String {
+    match e {
+        Fail::Denied(m) => format!("refused: {m}"),
+        Fail::Timeout(m) => format!("timed out: {m}"),
+        Fail::TooLarge(m) => format!("too large: {m}"),
+        Fail::Transport(m) => format!("failed: {m}"),
+        Fail::Invalid(m) => format!("invalid: {m}"),
+    }
+}
+
 fn describe(e: &reqwest::Error, url: &Url) -> Fail {
     if e.is_timeout() {
         Fail::Timeout(format!("{} did not answer in time", origin(url)))
@@ -429,6 +469,7 @@ mod tests {
             secrets: BTreeMap::from([("KEY".into(), Secret::new("k1")), ("OTHER".into(), Secret::new("o2"))]),
             max_response_bytes: 1024,
             handle: tokio::runtime::Handle::current(),
+            any_host: false,
         };
         let pairs = vec![("authorization".to_string(), "Bearer {{secret:KEY}}/{{secret:OTHER}}".to_string())];
         let (map, secret_headers) = policy.headers(&pairs, None).unwrap();

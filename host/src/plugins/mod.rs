@@ -298,6 +298,63 @@ impl Plugin {
     pub fn secret_names(&self) -> Vec<String> {
         self.call.http.as_ref().map(|h| h.secrets.keys().cloned().collect()).unwrap_or_default()
     }
+
+    /// Does this plugin need an API key (its manifest declares a secret)?
+    pub fn needs_key(&self) -> bool {
+        !self.manifest.permissions.secrets.is_empty()
+    }
+
+    /// Is the plugin usable with the operator's configuration alone: it needs no key, or the
+    /// operator configured its first declared secret (the one `X-Provider-Key` replaces)?
+    pub fn operator_key_configured(&self) -> bool {
+        match self.manifest.permissions.secrets.first() {
+            None => true,
+            Some(primary) => self.call.http.as_ref().is_some_and(|h| h.secrets.contains_key(primary)),
+        }
+    }
+
+    /// Every configured secret value of this plugin, to scrub from provider messages.
+    pub fn secret_values(&self) -> Vec<crate::config::Secret> {
+        self.call.http.as_ref().map(|h| h.secrets.values().cloned().collect()).unwrap_or_default()
+    }
+
+    /// Download an image URL a provider returned, under this plugin's HTTP rules (allowed
+    /// hosts, no private addresses unless granted, `max_response_bytes`), with no secret and
+    /// within `budget`. Returns the body of a 2xx answer.
+    pub async fn download(&self, url: &str, budget: std::time::Duration) -> Result<Vec<u8>, String> {
+        let policy = self.call.http.clone().ok_or("this plugin may not make HTTP requests")?;
+        if url.contains("{{") {
+            return Err("image URLs may not carry secrets".into());
+        }
+        let request = http::WitRequest {
+            method: "GET".into(),
+            url: url.to_string(),
+            headers: vec![("accept".into(), "image/png, image/jpeg, image/webp".into())],
+            body: None,
+            timeout_ms: None,
+        };
+        let response = policy.execute(request, budget, None).await.map_err(|e| http::describe_error(&e))?;
+        if !(200..300).contains(&response.status) {
+            return Err(format!("downloading the image answered HTTP {}", response.status));
+        }
+        Ok(response.body)
+    }
+
+    /// Probe whether the provider's API answers: one `GET` of each effective non-wildcard
+    /// outbound origin under the plugin's rules, 5 s at most. Any HTTP answer counts as
+    /// reachable. None when there is nothing to probe (no HTTP, or only wildcard hosts).
+    pub async fn probe(&self) -> Option<bool> {
+        let policy = self.call.http.clone()?;
+        let origin = self.granted_hosts.iter().find(|h| !h.contains('*'))?.clone();
+        let request = http::WitRequest {
+            method: "GET".into(),
+            url: format!("{origin}/"),
+            headers: Vec::new(),
+            body: None,
+            timeout_ms: None,
+        };
+        Some(policy.execute(request, std::time::Duration::from_secs(5), None).await.is_ok())
+    }
 }
 
 fn wrong_kind(kind: &'static str) -> types::PluginError {
@@ -400,6 +457,23 @@ pub struct Registry {
     handle: Option<tokio::runtime::Handle>,
     /// The directory watcher, when hot reload is on.
     watcher: std::sync::Mutex<Option<Box<dyn std::any::Any + Send>>>,
+    /// The last reachability probe of each remote provider: (answered, when).
+    probes: std::sync::Mutex<BTreeMap<String, (bool, chrono::DateTime<chrono::Utc>)>>,
+}
+
+/// Whether a provider plugin can serve: keys configured, upstream reachable. Never a key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProviderStatus {
+    /// The plugin needs an API key (its manifest declares a secret).
+    pub needs_key: bool,
+    /// It can serve with the server's configuration alone (no key needed, or the operator's
+    /// key is configured). When false, callers bring their own key (`X-Provider-Key`).
+    pub configured: bool,
+    /// The last probe of its API: an HTTP answer came back (true) or not (false); None when
+    /// never probed (local plugins, or no key configured).
+    pub reachable: Option<bool>,
+    /// When that probe ran.
+    pub checked_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 impl Registry {
@@ -414,6 +488,7 @@ impl Registry {
             reload_lock: std::sync::Mutex::new(()),
             handle: tokio::runtime::Handle::try_current().ok(),
             watcher: std::sync::Mutex::new(None),
+            probes: std::sync::Mutex::new(BTreeMap::new()),
         });
         registry.reload();
         registry
@@ -509,6 +584,46 @@ impl Registry {
         self.state.load_full()
     }
 
+    /// Keys and reachability of one provider plugin.
+    pub fn provider_status(&self, plugin: &Plugin) -> ProviderStatus {
+        let probe = self.probes.lock().unwrap_or_else(|e| e.into_inner()).get(&plugin.manifest.id).copied();
+        ProviderStatus {
+            needs_key: plugin.needs_key(),
+            configured: plugin.operator_key_configured(),
+            reachable: probe.map(|(ok, _)| ok),
+            checked_at: probe.map(|(_, at)| at),
+        }
+    }
+
+    /// Probe every configured remote provider now and then every `every`: one `GET` of its
+    /// API origin (5 s at most, under its HTTP rules); any HTTP answer means reachable.
+    /// Providers without a configured key are not probed (nothing could be served anyway).
+    pub fn start_probes(self: &Arc<Self>, every: std::time::Duration) -> tokio::task::JoinHandle<()> {
+        let registry = Arc::downgrade(self);
+        tokio::spawn(async move {
+            loop {
+                let Some(this) = registry.upgrade() else { return };
+                let catalog = this.catalog();
+                for plugin in catalog.of_kind(PluginKind::Provider) {
+                    if !plugin.needs_key() || !plugin.operator_key_configured() {
+                        continue;
+                    }
+                    if let Some(ok) = plugin.probe().await {
+                        if !ok {
+                            tracing::warn!(plugin = %plugin.manifest.id, "the provider's API did not answer a probe");
+                        }
+                        this.probes
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .insert(plugin.manifest.id.clone(), (ok, chrono::Utc::now()));
+                    }
+                }
+                drop((catalog, this));
+                tokio::time::sleep(every).await;
+            }
+        })
+    }
+
     /// Find `provider/model`: the plugin and the model's description.
     pub fn find_model(&self, full_id: &str) -> Option<(Arc<Plugin>, abi::Model)> {
         let (plugin_id, model_id) = full_id.split_once('/')?;
@@ -594,10 +709,17 @@ impl Registry {
         let parse = |list: &[String], what: &str| -> anyhow::Result<Vec<http::HostPattern>> {
             list.iter().map(|s| http::HostPattern::parse(s).map_err(|e| anyhow::anyhow!("{what}: {e}"))).collect()
         };
-        let asked_patterns = parse(asked, "permissions.allowed_outbound_hosts")?;
+        let asked = expand_config_hosts(asked, &grant.config)?;
+        let asked_patterns = parse(&asked, "permissions.allowed_outbound_hosts")?;
         let granted_patterns = parse(&grant.allowed_outbound_hosts, "the operator's allowed_outbound_hosts")?;
-        let effective: Vec<String> =
-            asked.iter().filter(|a| grant.allowed_outbound_hosts.iter().any(|g| g == *a)).cloned().collect();
+        let effective: Vec<String> = asked
+            .iter()
+            .zip(&asked_patterns)
+            .filter(|(text, pattern)| {
+                grant.allowed_outbound_hosts.iter().zip(&granted_patterns).any(|(g, gp)| g == *text || gp == *pattern)
+            })
+            .map(|(text, _)| text.clone())
+            .collect();
         // Names match without regard to case: `EASEL_PLUGINS__X__SECRETS__API_KEY` arrives
         // lower-cased from the environment. Each is stored under the manifest's spelling.
         let secrets = grant
@@ -618,10 +740,39 @@ impl Registry {
                 secrets,
                 max_response_bytes: manifest.limits.max_response_bytes,
                 handle,
+                any_host: false,
             })),
             effective,
         ))
     }
+}
+
+/// Expand manifest entries of the form `{{config:KEY}}` to the origin (`scheme://host[:port]`)
+/// of the operator's setting KEY, so a plugin with a configurable base URL can ask for
+/// whatever the operator points it at (a LocalAI server, a test fixture). Unset keys drop
+/// the entry. The operator still has to grant the origin: effective = asked ∩ granted.
+fn expand_config_hosts(asked: &[String], config: &BTreeMap<String, String>) -> anyhow::Result<Vec<String>> {
+    let mut out = Vec::with_capacity(asked.len());
+    for entry in asked {
+        let Some(key) = entry.strip_prefix("{{config:").and_then(|r| r.strip_suffix("}}")) else {
+            out.push(entry.clone());
+            continue;
+        };
+        let Some(value) = config.get(key.trim()) else { continue };
+        let url = reqwest::Url::parse(value).map_err(|e| {
+            anyhow::anyhow!("config.{key} = {value:?} is not a URL ({e}); the manifest asks to reach it")
+        })?;
+        let host = url.host_str().ok_or_else(|| anyhow::anyhow!("config.{key} = {value:?} has no host"))?;
+        anyhow::ensure!(
+            url.scheme() == "http" || url.scheme() == "https",
+            "config.{key} = {value:?} must be an http or https URL"
+        );
+        out.push(match url.port() {
+            Some(port) => format!("{}://{host}:{port}", url.scheme()),
+            None => format!("{}://{host}", url.scheme()),
+        });
+    }
+    Ok(out)
 }
 
 /// Refuse components built for another ABI before compiling them: a component built with the
@@ -701,4 +852,27 @@ pub fn plugin_folders(dir: &Path) -> Vec<PathBuf> {
     let mut folders: Vec<_> = entries.flatten().map(|e| e.path()).filter(|p| p.join("plugin.toml").is_file()).collect();
     folders.sort();
     folders
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn config_host_entries_expand_to_the_configured_origin() {
+        let asked = vec!["https://api.openai.com".to_string(), "{{config:base_url}}".to_string()];
+        let none = BTreeMap::new();
+        assert_eq!(expand_config_hosts(&asked, &none).unwrap(), vec!["https://api.openai.com"]);
+        let local = BTreeMap::from([("base_url".to_string(), "http://127.0.0.1:8081/v1/".to_string())]);
+        assert_eq!(
+            expand_config_hosts(&asked, &local).unwrap(),
+            vec!["https://api.openai.com", "http://127.0.0.1:8081"]
+        );
+        let plain = BTreeMap::from([("base_url".to_string(), "https://llm.example.com".to_string())]);
+        assert_eq!(expand_config_hosts(&asked[1..], &plain).unwrap(), vec!["https://llm.example.com"]);
+        for bad in ["not a url", "ftp://files.example.com", "file:///etc/passwd"] {
+            let config = BTreeMap::from([("base_url".to_string(), bad.to_string())]);
+            assert!(expand_config_hosts(&asked, &config).is_err(), "{bad}");
+        }
+    }
 }

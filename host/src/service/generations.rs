@@ -54,6 +54,16 @@ pub struct NewGeneration {
     pub return_base64: Option<bool>,
     /// The caller's own provider key, used for this generation only (never stored).
     pub provider_key: Option<crate::config::Secret>,
+    /// Source image for img2img / editing / inpainting.
+    pub input_image: Option<ImageSource>,
+    /// Inpainting mask (white = repaint), the size of the input image.
+    pub mask: Option<ImageSource>,
+    /// img2img strength 0..=1 (how much of the input may change).
+    pub strength: Option<f64>,
+    /// LoRA adapters for models that take them.
+    pub loras: Option<Vec<Lora>>,
+    /// Provider-specific options (a JSON object, ≤ 16 KiB).
+    pub provider_options: Option<serde_json::Value>,
 }
 
 /// What styling decided before validation: the prompt the provider gets and the hints.
@@ -126,6 +136,48 @@ pub struct GenerationSpec {
     /// The caller supplied their own provider key (the key itself is never stored).
     #[serde(default)]
     pub uses_caller_key: bool,
+    /// The caller's tier may not spend the operator's provider keys (`tiers.<t>.bring_own_key`).
+    #[serde(default)]
+    pub bring_own_key: bool,
+    /// Models to try, in order, when `model` is unavailable or exhausted (`[fallbacks]`,
+    /// filtered by what the caller's tier may use).
+    #[serde(default)]
+    pub fallbacks: Vec<String>,
+    /// Blob key of the stored input image (img2img, editing, inpainting).
+    #[serde(default)]
+    pub input_image_key: Option<String>,
+    /// Blob key of the stored inpainting mask (same size as the input image; white = repaint).
+    #[serde(default)]
+    pub mask_key: Option<String>,
+    /// img2img strength 0..=1.
+    #[serde(default)]
+    pub strength: Option<f32>,
+    /// LoRA adapters.
+    #[serde(default)]
+    pub loras: Vec<Lora>,
+    /// `provider_options`, passed to the provider plugin as given.
+    #[serde(default)]
+    pub provider_options: Option<serde_json::Value>,
+}
+
+/// A LoRA adapter: weights (URL or provider path) and strength.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Lora {
+    /// URL or provider-specific path of the weights.
+    pub path: String,
+    /// Strength, -4..=4 (1 = as trained).
+    pub scale: f32,
+}
+
+/// An input image as a request gives it: exactly one of the three.
+#[derive(Clone, Debug, Default)]
+pub struct ImageSource {
+    /// An image of yours in the gallery (`img_…`).
+    pub image_id: Option<String>,
+    /// A public http(s) URL, fetched by the server (no private addresses, size-capped).
+    pub url: Option<String>,
+    /// Base64 PNG, JPEG or WebP bytes (a `data:` URI prefix is accepted).
+    pub data: Option<String>,
 }
 
 fn center() -> String {
@@ -162,6 +214,77 @@ pub fn is_final(status: &str) -> bool {
 const QUALITIES: &[&str] = &["draft", "standard", "high"];
 
 impl App {
+    /// Fetch, check and store the input image and mask of a generation under
+    /// `inputs/<id>/`; returns their blob keys (image first). The image must decode as PNG,
+    /// JPEG or WebP within `limits.max_pixels`; a mask must have the image's size. An
+    /// `image_id` must be one of the caller's images; a `url` is fetched with
+    /// the SSRF-safe client (public addresses only, `limits.max_body_bytes` at most, 20 s).
+    async fn store_inputs(
+        &self,
+        principal: &Principal,
+        id: &str,
+        (image, mask): (Option<ImageSource>, Option<ImageSource>),
+    ) -> AppResult<Vec<String>> {
+        let mut keys = Vec::new();
+        let mut size = None;
+        for (field, source) in [("input_image", image), ("mask", mask)] {
+            let Some(source) = source else { continue };
+            let bytes = self.read_source(principal, field, source).await?;
+            let max_pixels = self.config.limits.max_pixels;
+            let probe = bytes.clone();
+            let decoded = tokio::task::spawn_blocking(move || imaging::decode(&probe, max_pixels))
+                .await
+                .map_err(anyhow::Error::from)?
+                .map_err(|e| AppError::field(field, format!("is not a readable PNG, JPEG or WebP image: {e}")))?;
+            let dims = decoded.dimensions();
+            match size {
+                None => size = Some(dims),
+                Some(expected) if expected != dims => {
+                    return Err(AppError::field(
+                        "mask",
+                        format!(
+                            "is {}x{} but the input image is {}x{}; they must be the same size",
+                            dims.0, dims.1, expected.0, expected.1
+                        ),
+                    ));
+                }
+                Some(_) => {}
+            }
+            let key = format!("inputs/{id}/{field}");
+            self.blobs.put(&key, bytes::Bytes::from(bytes)).await?;
+            keys.push(key);
+        }
+        Ok(keys)
+    }
+
+    async fn read_source(&self, principal: &Principal, field: &str, source: ImageSource) -> AppResult<Vec<u8>> {
+        let limit = self.config.limits.max_body_bytes;
+        if let Some(image_id) = source.image_id {
+            let row = self.db.get_image(&image_id).await?.filter(|row| principal.sees(row.owner_id.as_deref()));
+            let Some(row) = row else {
+                return Err(AppError::field(&format!("{field}.image_id"), format!("no image {image_id:?} of yours")));
+            };
+            return Ok(self.blobs.get(&row.blob_key).await?.to_vec());
+        }
+        if let Some(data) = source.data {
+            use base64::Engine as _;
+            let payload = match data.split_once(";base64,") {
+                Some((prefix, rest)) if prefix.starts_with("data:") => rest,
+                _ => data.as_str(),
+            };
+            if payload.len() / 4 * 3 > limit {
+                return Err(AppError::field(&format!("{field}.data"), format!("is larger than {limit} bytes")));
+            }
+            return base64::engine::general_purpose::STANDARD
+                .decode(payload.trim())
+                .map_err(|e| AppError::field(&format!("{field}.data"), format!("is not valid base64: {e}")));
+        }
+        let url = source.url.unwrap_or_default();
+        crate::plugins::http::fetch_public(&url, limit as u64, std::time::Duration::from_secs(20))
+            .await
+            .map_err(|m| AppError::field(&format!("{field}.url"), m))
+    }
+
     /// Validate `input` against the request rules and the model's description.
     pub fn validate(&self, input: NewGeneration) -> AppResult<(GenerationSpec, serde_json::Value)> {
         self.validate_styled(input, Styling::default(), Vec::new())
@@ -248,6 +371,78 @@ impl App {
             }
             _ => err("metadata", "must be a JSON object".into()),
         }
+
+        let strength = input.strength.and_then(|v| {
+            let ok = v.is_finite() && (0.0..=1.0).contains(&v);
+            if !ok {
+                err("strength", format!("must be 0 to 1, got {v}"));
+            }
+            ok.then_some(v as f32)
+        });
+        for (field, source) in [("input_image", &input.input_image), ("mask", &input.mask)] {
+            if let Some(source) = source {
+                let given = [source.image_id.is_some(), source.url.is_some(), source.data.is_some()];
+                if given.iter().filter(|g| **g).count() != 1 {
+                    err(field, "give exactly one of image_id, url or data".into());
+                }
+            }
+        }
+        if input.input_image.is_none() {
+            if strength.is_some() {
+                err("strength", "applies to an input_image; none was given".into());
+            }
+            if input.mask.is_some() {
+                err("mask", "needs the input_image it masks".into());
+            }
+        }
+        if let Some(m) = &model {
+            use abi::ModelKind;
+            let takes_image = m.kinds.iter().any(|k| matches!(k, ModelKind::ImageToImage | ModelKind::Inpainting));
+            if input.input_image.is_some() && !takes_image {
+                err("input_image", format!("{model_id} does not take an input image (text-to-image only)"));
+            }
+            if input.mask.is_some() && !m.kinds.contains(&ModelKind::Inpainting) {
+                err("mask", format!("{model_id} does not do inpainting"));
+            }
+            if input.input_image.is_none() && !m.kinds.contains(&ModelKind::TextToImage) {
+                err("input_image", format!("is required: {model_id} edits or transforms an image"));
+            }
+        }
+        let loras = input.loras.unwrap_or_default();
+        if !loras.is_empty() {
+            if loras.len() > 8 {
+                err("loras", format!("at most 8, got {}", loras.len()));
+            }
+            for (i, l) in loras.iter().enumerate() {
+                if l.path.trim().is_empty() || l.path.len() > 2048 || l.path.chars().any(char::is_control) {
+                    err(&format!("loras[{i}].path"), "must be 1 to 2048 printable characters".into());
+                }
+                if !(l.scale.is_finite() && (-4.0..=4.0).contains(&l.scale)) {
+                    err(&format!("loras[{i}].scale"), format!("must be -4 to 4, got {}", l.scale));
+                }
+            }
+            if let Some(m) = &model
+                && !m.supported_parameters.iter().any(|p| p == "loras")
+            {
+                err("loras", format!("{model_id} does not take LoRAs"));
+            }
+        }
+        let provider_options = match input.provider_options {
+            None => None,
+            Some(serde_json::Value::Object(map)) if map.is_empty() => None,
+            Some(options @ serde_json::Value::Object(_)) => {
+                if options.to_string().len() > 16 * 1024 {
+                    err("provider_options", "must be at most 16 KiB of JSON".into());
+                } else if model.as_ref().is_some_and(|m| m.options_schema.trim().is_empty()) {
+                    err("provider_options", format!("{model_id} accepts no provider options"));
+                }
+                Some(options)
+            }
+            Some(_) => {
+                err("provider_options", "must be a JSON object".into());
+                None
+            }
+        };
 
         // Exactly one way to give the size.
         let forms =
@@ -350,6 +545,13 @@ impl App {
             provider_prompt: styling.provider_prompt,
             provider_negative_prompt: styling.provider_negative_prompt,
             uses_caller_key: input.provider_key.is_some(),
+            bring_own_key: false,
+            fallbacks: Vec::new(),
+            input_image_key: None,
+            mask_key: None,
+            strength,
+            loras,
+            provider_options,
         };
         Ok((spec, metadata))
     }
@@ -406,9 +608,43 @@ impl App {
         let style = input.style.clone();
         let (input, styling, errors) = self.style_request(input).await?;
         let caller_key = input.provider_key.clone();
-        let (spec, metadata) = self.validate_styled(input, styling, errors)?;
+        let sources = (input.input_image.clone(), input.mask.clone());
+        let (mut spec, metadata) = self.validate_styled(input, styling, errors)?;
         let tier = crate::auth::tier(&self.config, &principal.tier).clone();
         self.check_tier(principal, &tier, &spec)?;
+        let policy = self.auth.policies.current();
+        spec.bring_own_key = tier.bring_own_key;
+        spec.fallbacks = self
+            .config
+            .fallbacks
+            .get(&spec.model)
+            .map(|chain| chain.iter().filter(|m| policy.allows_model(&principal.tier, m)).cloned().collect())
+            .unwrap_or_default();
+        if let Some((plugin, _)) = self.plugins.find_model(&spec.model)
+            && plugin.needs_key()
+            && caller_key.is_none()
+            && spec.fallbacks.is_empty()
+        {
+            if tier.bring_own_key {
+                return Err(AppError::coded(
+                    ErrorCode::Forbidden,
+                    format!(
+                        "the {} tier brings its own key for {}: send it in the X-Provider-Key header",
+                        principal.tier, spec.model
+                    ),
+                ));
+            }
+            if !plugin.operator_key_configured() {
+                return Err(AppError::field(
+                    "model",
+                    format!(
+                        "{} needs an API key and the server has none configured for the {} plugin; \
+                         send your own in the X-Provider-Key header",
+                        spec.model, plugin.manifest.id
+                    ),
+                ));
+            }
+        }
         let credits = match (tier.credits_per_image, &user) {
             (Some(per_image), Some(user)) => {
                 self.refill_credits(user, &tier).await?;
@@ -422,6 +658,10 @@ impl App {
             }
             (None, _) => None,
         };
+        let id = new_id("gen");
+        let stored_inputs = self.store_inputs(principal, &id, sources).await?;
+        spec.input_image_key = stored_inputs.first().cloned();
+        spec.mask_key = stored_inputs.get(1).cloned();
         let now = now_ms();
         let day_start = now - now.rem_euclid(86_400_000);
         let reservation = Reservation {
@@ -431,7 +671,6 @@ impl App {
             max_concurrent: tier.max_concurrent.map(|n| n as i64),
             credits: credits.clone(),
         };
-        let id = new_id("gen");
         let pinned_to = caller_key.is_some().then(|| self.replica_id.clone());
         if let Some(key) = caller_key {
             self.caller_keys
@@ -463,6 +702,10 @@ impl App {
             images_reserved: i64::from(spec.n),
             credits_charged: credits.map_or(0, |(_, cost)| cost),
             style,
+            retries: 0,
+            last_error_code: None,
+            last_error_message: None,
+            model_used: None,
         };
         // The caller's key is in memory before the row exists (a worker may claim the job at
         // once); it leaves again whenever no job of ours was stored.
@@ -470,6 +713,11 @@ impl App {
         let admitted = self.db.admit_generation(&row, &reservation, key.as_ref()).await;
         if !matches!(admitted, Ok(Admission::Accepted { .. })) {
             self.caller_keys.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
+            if !stored_inputs.is_empty()
+                && let Err(e) = self.blobs.delete_prefix(&format!("inputs/{id}/")).await
+            {
+                tracing::warn!(error = ?e, "removing the inputs of a refused generation failed");
+            }
         }
         match admitted? {
             Admission::Accepted { images_today } => {
@@ -668,8 +916,18 @@ impl App {
             tracing::warn!(error = ?e, generation_id = %id, "refunding credits failed; the periodic sweep will");
         }
         let view = self.get_generation(principal, id).await?;
+        if view.spec.input_image_key.is_some() {
+            self.remove_inputs(id).await;
+        }
         crate::metrics::METRICS.generations_finished.with_label_values(&[view.row.model.as_str(), "canceled"]).inc();
         Ok(view)
+    }
+
+    /// Remove the stored input image and mask of a generation that reached its final state.
+    pub(crate) async fn remove_inputs(&self, id: &str) {
+        if let Err(e) = self.blobs.delete_prefix(&format!("inputs/{id}/")).await {
+            tracing::warn!(error = ?e, generation_id = %id, "removing a generation's inputs failed");
+        }
     }
 
     /// Newest first; returns the page and the cursor of the next page.

@@ -16,7 +16,7 @@ use image::RgbaImage;
 
 use super::generations::GenerationSpec;
 use super::{App, new_id, now_ms};
-use crate::db::{ClaimRequest, ClaimedJob, ImageRow, Outcome};
+use crate::db::{ClaimRequest, ClaimedJob, ImageRow, Outcome, Retry};
 use crate::error::{AppError, ErrorCode};
 use crate::imaging::{self, Ratio};
 use crate::plugins::CallError;
@@ -32,17 +32,56 @@ impl JobFailure {
     fn new(code: ErrorCode, message: impl Into<String>) -> Self {
         Self { code, message: message.into() }
     }
+
+    /// Replace every occurrence of a key (the operator's secrets, the caller's key) in the
+    /// message: a provider may echo the key it was sent in its error text.
+    fn scrubbed(mut self, secrets: &[crate::config::Secret]) -> Self {
+        for secret in secrets {
+            let value = secret.expose();
+            if value.len() >= 4 && self.message.contains(value) {
+                self.message = self.message.replace(value, "[redacted]");
+            }
+        }
+        self
+    }
+}
+
+/// How a model's attempts ended without images.
+enum Attempt {
+    /// Temporary failures used up its retries (or it asked to wait too long): try a fallback.
+    Exhausted(JobFailure),
+    /// A failure no other attempt would change (bad request, blocked content, a bad key).
+    Final(JobFailure),
+}
+
+/// The wait before retry `attempt + 1`: full jitter over `base * 2^(attempt-1)` capped at
+/// `max`, but at least what the provider asked for. None when the provider asked for more
+/// than `max` (the model counts as exhausted).
+fn backoff(attempt: u32, base_ms: u64, max_ms: u64, retry_after_ms: Option<u64>) -> Option<Duration> {
+    let ceiling = base_ms.saturating_mul(1u64 << (attempt.saturating_sub(1)).min(20)).min(max_ms);
+    let jittered = rand::random_range(ceiling / 2..=ceiling.max(1));
+    match retry_after_ms {
+        Some(asked) if asked > max_ms => None,
+        Some(asked) => Some(Duration::from_millis(asked.max(jittered.min(asked.saturating_add(base_ms))))),
+        None => Some(Duration::from_millis(jittered)),
+    }
 }
 
 impl From<CallError> for JobFailure {
     fn from(e: CallError) -> Self {
-        let code = match e {
+        let code = match &e {
+            CallError::Plugin { kind: "content_blocked", .. } => ErrorCode::ContentBlocked,
+            CallError::Plugin { kind: "unauthorized", .. } => ErrorCode::UnauthorizedProvider,
             CallError::Plugin { .. } | CallError::Retryable { .. } => ErrorCode::ProviderError,
             CallError::Timeout(_) | CallError::Memory(_) | CallError::Trap(_) | CallError::WrongKind(_) => {
                 ErrorCode::PluginError
             }
         };
-        Self::new(code, e.to_string())
+        let message = match e {
+            CallError::Plugin { kind: "content_blocked" | "unauthorized", message } => message,
+            other => other.to_string(),
+        };
+        Self::new(code, message)
     }
 }
 
@@ -150,7 +189,9 @@ impl App {
 
         timings.insert("total_ms", started.elapsed().as_millis() as u64);
         let outcome = match result {
-            Ok((images, provider_metadata_json)) => Outcome::Succeeded { images, provider_metadata_json },
+            Ok((images, provider_metadata_json, model_used)) => {
+                Outcome::Succeeded { images, provider_metadata_json, model_used }
+            }
             Err(f) => {
                 tracing::warn!(code = f.code.as_str(), message = %f.message, "generation failed");
                 Outcome::Failed { code: f.code.as_str().into(), message: f.message }
@@ -160,6 +201,9 @@ impl App {
         let recorded = self.finish(worker, &job.id, outcome, &timings).await;
         if !recorded || status == "failed" {
             self.remove_unowned_files(&job.id).await;
+        }
+        if recorded && job.request_json.contains("\"input_image_key\":\"") {
+            self.remove_inputs(&job.id).await;
         }
         if recorded {
             let model = serde_json::from_str::<serde_json::Value>(&job.request_json)
@@ -263,35 +307,9 @@ impl App {
         worker: &str,
         job: &ClaimedJob,
         timings: &mut BTreeMap<&'static str, u64>,
-    ) -> Result<(Vec<ImageRow>, String), JobFailure> {
+    ) -> Result<(Vec<ImageRow>, String, String), JobFailure> {
         let spec: GenerationSpec = serde_json::from_str(&job.request_json)
             .map_err(|e| JobFailure::new(ErrorCode::InternalError, format!("unreadable job request: {e}")))?;
-        let (plugin, _model) = self.plugins.find_model(&spec.model).ok_or_else(|| {
-            JobFailure::new(ErrorCode::ProviderError, format!("model {} is no longer available", spec.model))
-        })?;
-        let model_id = spec.model.split_once('/').map(|(_, m)| m.to_string()).unwrap_or_default();
-        let request = abi::GenerateRequest {
-            model: model_id,
-            prompt: spec.provider_prompt.clone().unwrap_or_else(|| spec.prompt.clone()),
-            negative_prompt: if spec.provider_prompt.is_some() {
-                spec.provider_negative_prompt.clone()
-            } else {
-                spec.negative_prompt.clone()
-            },
-            width: spec.draw_width,
-            height: spec.draw_height,
-            n: spec.n,
-            seed: spec.seed,
-            steps: spec.steps,
-            guidance_scale: spec.guidance_scale,
-            quality: spec.quality.clone(),
-            style_hint: spec.style_hint.clone(),
-            input_image: None,
-            mask: None,
-            strength: None,
-            loras: Vec::new(),
-            options_json: "{}".into(),
-        };
         let caller_key = self.caller_keys.lock().unwrap_or_else(|e| e.into_inner()).remove(&job.id).map(|(k, _)| k);
         if spec.uses_caller_key && caller_key.is_none() {
             return Err(JobFailure::new(
@@ -300,12 +318,49 @@ impl App {
                  moved to another server or the server restarted); submit the generation again",
             ));
         }
+        let (input_image, mask) = self.load_inputs(&job.id, &spec).await?;
         let _ = self.db.set_progress(&job.id, worker, 5.0, "generating").await;
         self.publish(&job.id, "running", 5.0, "generating");
 
+        // The requested model, then its fallbacks (already filtered by the caller's tier).
+        let primary_plugin = spec.model.split_once('/').map_or("", |(p, _)| p).to_string();
+        let chain: Vec<String> = std::iter::once(spec.model.clone()).chain(spec.fallbacks.iter().cloned()).collect();
         let t = Instant::now();
-        let response = plugin.generate(request, Some(self.progress_sink(worker, &job.id)), caller_key).await?;
+        let mut last_failure = None;
+        let mut found = None;
+        for (index, model) in chain.iter().enumerate() {
+            if let Some(previous) = &last_failure {
+                let previous: &JobFailure = previous;
+                let stage = format!("falling back to {model}");
+                tracing::warn!(%model, code = previous.code.as_str(), message = %previous.message, "falling back");
+                let retry = Retry { stage: &stage, code: previous.code.as_str(), message: &previous.message };
+                let _ = self.db.set_retrying(&job.id, worker, &retry).await;
+                self.publish(&job.id, "retrying", 5.0, &stage);
+            }
+            // The caller's key belongs to the provider they asked for: never hand it to another.
+            let key =
+                if model.split_once('/').is_some_and(|(p, _)| p == primary_plugin) { caller_key.clone() } else { None };
+            let plan = match self.plan_call(&spec, model, key.is_some(), index > 0, &input_image, &mask) {
+                Ok(plan) => plan,
+                Err(unavailable) => {
+                    last_failure = Some(unavailable);
+                    continue;
+                }
+            };
+            match self.call_with_retries(worker, &job.id, plan.0.clone(), plan.1, key).await {
+                Ok(response) => {
+                    found = Some((plan.0, model.clone(), response));
+                    break;
+                }
+                Err(Attempt::Exhausted(f)) => last_failure = Some(f),
+                Err(Attempt::Final(f)) => return Err(f),
+            }
+        }
         timings.insert("provider_ms", t.elapsed().as_millis() as u64);
+        let Some((plugin, model_used, response)) = found else {
+            return Err(last_failure
+                .unwrap_or_else(|| JobFailure::new(ErrorCode::ProviderError, "no model could take the job")));
+        };
         if response.images.len() != spec.n as usize {
             return Err(JobFailure::new(
                 ErrorCode::ProviderError,
@@ -322,7 +377,11 @@ impl App {
         let mut rows = Vec::with_capacity(response.images.len());
         for (position, generated) in response.images.into_iter().enumerate() {
             let seed = generated.seed;
-            let (main, variants) = self.finish_image(&job.id, position, generated.data, &spec).await?;
+            let data = match generated.data {
+                abi::ImageData::Url(url) => abi::ImageData::Encoded(self.download_result(&plugin, &url).await?),
+                other => other,
+            };
+            let (main, variants) = self.finish_image(&job.id, position, data, &spec).await?;
             rows.push(ImageRow {
                 id: new_id("img"),
                 generation_id: Some(job.id.clone()),
@@ -336,7 +395,7 @@ impl App {
                 seed: Some(i64::from(seed)),
                 prompt: Some(spec.prompt.clone()),
                 negative_prompt: spec.negative_prompt.clone(),
-                model: Some(spec.model.clone()),
+                model: Some(model_used.clone()),
                 aspect_ratio: Some(spec.aspect_ratio.clone()),
                 metadata_json: "{}".into(),
                 created_at: now_ms(),
@@ -347,7 +406,168 @@ impl App {
             });
         }
         timings.insert("process_store_ms", t.elapsed().as_millis() as u64);
-        Ok((rows, provider_metadata.to_string()))
+        Ok((rows, provider_metadata.to_string(), model_used))
+    }
+
+    /// The plugin and request for one model of the chain, or why that model cannot take the
+    /// job now (not loaded, no key, cannot do what was asked): the chain moves on.
+    fn plan_call(
+        &self,
+        spec: &GenerationSpec,
+        model: &str,
+        has_caller_key: bool,
+        is_fallback: bool,
+        input_image: &Option<crate::plugins::runtime::types::Image>,
+        mask: &Option<crate::plugins::runtime::types::Image>,
+    ) -> Result<(Arc<crate::plugins::Plugin>, abi::GenerateRequest), JobFailure> {
+        let unavailable = |m: String| JobFailure::new(ErrorCode::ProviderError, m);
+        let (plugin, described) =
+            self.plugins.find_model(model).ok_or_else(|| unavailable(format!("model {model} is not available")))?;
+        if plugin.needs_key() && !has_caller_key && (spec.bring_own_key || !plugin.operator_key_configured()) {
+            return Err(unavailable(format!(
+                "model {model} needs an API key: none is configured for the {} plugin and none was sent in X-Provider-Key",
+                plugin.manifest.id
+            )));
+        }
+        let (draw_width, draw_height) = if is_fallback {
+            if u32::from(described.max_n.min(4) as u16) < spec.n {
+                return Err(unavailable(format!("model {model} makes at most {} images a call", described.max_n)));
+            }
+            super::generations::draw_size(&described, spec.width, spec.height)
+                .map_err(|m| unavailable(format!("model {model}: {m}")))?
+        } else {
+            (spec.draw_width, spec.draw_height)
+        };
+        use abi::ModelKind;
+        if mask.is_some() && !described.kinds.contains(&ModelKind::Inpainting) {
+            return Err(unavailable(format!("model {model} does not do inpainting")));
+        }
+        if input_image.is_some()
+            && !described.kinds.iter().any(|k| matches!(k, ModelKind::ImageToImage | ModelKind::Inpainting))
+        {
+            return Err(unavailable(format!("model {model} does not take an input image")));
+        }
+        let request = abi::GenerateRequest {
+            model: model.split_once('/').map(|(_, m)| m.to_string()).unwrap_or_default(),
+            prompt: spec.provider_prompt.clone().unwrap_or_else(|| spec.prompt.clone()),
+            negative_prompt: if spec.provider_prompt.is_some() {
+                spec.provider_negative_prompt.clone()
+            } else {
+                spec.negative_prompt.clone()
+            },
+            width: draw_width,
+            height: draw_height,
+            n: spec.n,
+            seed: spec.seed,
+            steps: spec.steps,
+            guidance_scale: spec.guidance_scale,
+            quality: spec.quality.clone(),
+            style_hint: spec.style_hint.clone(),
+            input_image: input_image.clone(),
+            mask: mask.clone(),
+            strength: spec.strength,
+            loras: spec.loras.iter().map(|l| abi::Lora { path: l.path.clone(), scale: l.scale }).collect(),
+            options_json: if is_fallback {
+                // Options are written for the model the caller chose; another provider's
+                // schema would not know them.
+                "{}".into()
+            } else {
+                spec.provider_options.as_ref().map_or_else(|| "{}".into(), |o| o.to_string())
+            },
+        };
+        Ok((plugin, request))
+    }
+
+    /// Call one model, retrying temporary failures (429, 5xx, upstream timeouts, transport
+    /// errors) with exponential backoff and full jitter, honouring the provider's retry hint.
+    /// The generation shows `retrying` (with the last error) while it waits.
+    async fn call_with_retries(
+        &self,
+        worker: &str,
+        id: &str,
+        plugin: Arc<crate::plugins::Plugin>,
+        request: abi::GenerateRequest,
+        caller_key: Option<crate::config::Secret>,
+    ) -> Result<abi::GenerateResponse, Attempt> {
+        let jobs = &self.config.jobs;
+        let mut secrets = plugin.secret_values();
+        secrets.extend(caller_key.clone());
+        for attempt in 1..=jobs.provider_attempts {
+            let result =
+                plugin.generate(request.clone(), Some(self.progress_sink(worker, id)), caller_key.clone()).await;
+            let error = match result {
+                Ok(response) => return Ok(response),
+                Err(e) => e,
+            };
+            let retry_after = match &error {
+                CallError::Retryable { retry_after_ms, .. } => Some(retry_after_ms.map(u64::from)),
+                CallError::Plugin { kind: "http" | "timeout", .. } => Some(None),
+                _ => None,
+            };
+            let failure = JobFailure::from(error).scrubbed(&secrets);
+            let Some(hint) = retry_after else { return Err(Attempt::Final(failure)) };
+            if attempt == jobs.provider_attempts {
+                return Err(Attempt::Exhausted(failure));
+            }
+            let delay = backoff(attempt, jobs.retry_base_delay_ms, jobs.retry_max_delay_ms, hint);
+            let Some(delay) = delay else {
+                let message = format!("{} (asked to wait longer than {} ms)", failure.message, jobs.retry_max_delay_ms);
+                return Err(Attempt::Exhausted(JobFailure::new(failure.code, message)));
+            };
+            let stage = format!(
+                "retrying in {:.1}s (attempt {} of {})",
+                delay.as_secs_f64(),
+                attempt + 1,
+                jobs.provider_attempts
+            );
+            tracing::warn!(attempt, code = failure.code.as_str(), message = %failure.message, ?delay, "provider failed; retrying");
+            let retry = Retry { stage: &stage, code: failure.code.as_str(), message: &failure.message };
+            if !matches!(self.db.set_retrying(id, worker, &retry).await, Ok(true)) {
+                // Canceled or taken over: the job's runner stops this future anyway.
+                return Err(Attempt::Final(failure));
+            }
+            self.publish(id, "retrying", 5.0, &stage);
+            tokio::time::sleep(delay).await;
+        }
+        unreachable!("the loop returns on its last attempt")
+    }
+
+    /// Fetch an image URL a provider returned, under that provider's HTTP rules.
+    async fn download_result(&self, plugin: &crate::plugins::Plugin, url: &str) -> Result<Vec<u8>, JobFailure> {
+        plugin.download(url, Duration::from_secs(60)).await.map_err(|m| {
+            // The message names the URL's origin, never a key (no secret is sent with it).
+            JobFailure::new(ErrorCode::ProviderError, format!("the provider's image URL could not be used: {m}"))
+        })
+    }
+
+    /// Read the stored input image and mask of an img2img / inpainting job.
+    async fn load_inputs(
+        &self,
+        id: &str,
+        spec: &GenerationSpec,
+    ) -> Result<
+        (Option<crate::plugins::runtime::types::Image>, Option<crate::plugins::runtime::types::Image>),
+        JobFailure,
+    > {
+        let mut out = [None, None];
+        for (slot, key) in out.iter_mut().zip([&spec.input_image_key, &spec.mask_key]) {
+            let Some(key) = key else { continue };
+            let bytes = self.blobs.get(key).await.map_err(|e| {
+                tracing::warn!(error = ?e, generation_id = id, "reading a stored input failed");
+                JobFailure::new(ErrorCode::InternalError, "the generation's input image could not be read")
+            })?;
+            let max_pixels = self.config.limits.max_pixels;
+            let image = blocking(move || imaging::decode(&bytes, max_pixels)).await?.map_err(|e| {
+                JobFailure::new(ErrorCode::InternalError, format!("the stored input image is unreadable: {e}"))
+            })?;
+            *slot = Some(crate::plugins::runtime::types::Image {
+                width: image.width(),
+                height: image.height(),
+                pixels: image.into_raw(),
+            });
+        }
+        let [image, mask] = out;
+        Ok((image, mask))
     }
 
     /// Decode, crop to the exact ratio (anchor via the cropper plugin), resize to an explicit
@@ -518,9 +738,56 @@ fn decode_provider_image(data: abi::ImageData, max_pixels: u64) -> Result<RgbaIm
         }
         abi::ImageData::Encoded(bytes) => imaging::decode(&bytes, max_pixels)
             .map_err(|e| provider_err(format!("the provider returned an unreadable image: {e}"))),
-        abi::ImageData::Url(_) => Err(JobFailure::new(
-            ErrorCode::PluginError,
-            "the provider returned an image URL, which this version cannot fetch yet",
-        )),
+        // Downloaded before decoding (`download_result`); a URL here is a host bug.
+        abi::ImageData::Url(_) => Err(JobFailure::new(ErrorCode::InternalError, "an image URL was not downloaded")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_with_jitter_and_honours_the_providers_hint() {
+        for _ in 0..200 {
+            let d = backoff(1, 1000, 60_000, None).unwrap().as_millis();
+            assert!((500..=1000).contains(&d), "{d}");
+            let d = backoff(3, 1000, 60_000, None).unwrap().as_millis();
+            assert!((2000..=4000).contains(&d), "{d}");
+            let d = backoff(12, 1000, 60_000, None).unwrap().as_millis();
+            assert!((30_000..=60_000).contains(&d), "capped: {d}");
+            // Never sooner than the provider asked, and not much later.
+            let d = backoff(1, 1000, 60_000, Some(15_000)).unwrap().as_millis();
+            assert_eq!(d, 15_000);
+            let d = backoff(4, 1000, 60_000, Some(100)).unwrap().as_millis();
+            assert!((100..=1100).contains(&d), "{d}");
+        }
+        // A provider asking for more than the longest wait has run out for now.
+        assert!(backoff(1, 1000, 60_000, Some(120_000)).is_none());
+    }
+
+    #[test]
+    fn keys_are_scrubbed_from_provider_messages() {
+        let secrets = [crate::config::Secret::new("sk-live-abcdef123"), crate::config::Secret::new("ab")];
+        let f = JobFailure::new(ErrorCode::UnauthorizedProvider, "Incorrect API key provided: sk-live-abcdef123.")
+            .scrubbed(&secrets);
+        assert_eq!(f.message, "Incorrect API key provided: [redacted].");
+        // Too short to be a key: left alone rather than mangling words.
+        let f = JobFailure::new(ErrorCode::ProviderError, "about").scrubbed(&secrets);
+        assert_eq!(f.message, "about");
+    }
+
+    #[test]
+    fn provider_errors_map_to_stable_codes() {
+        let code = |e: CallError| JobFailure::from(e).code;
+        let plugin = |kind: &'static str| CallError::Plugin { kind, message: "m".into() };
+        assert_eq!(code(plugin("content_blocked")), ErrorCode::ContentBlocked);
+        assert_eq!(code(plugin("unauthorized")), ErrorCode::UnauthorizedProvider);
+        assert_eq!(code(plugin("invalid_input")), ErrorCode::ProviderError);
+        assert_eq!(
+            code(CallError::Retryable { message: "429".into(), retry_after_ms: None }),
+            ErrorCode::ProviderError
+        );
+        assert_eq!(code(CallError::Timeout(10)), ErrorCode::PluginError);
     }
 }
