@@ -1,0 +1,46 @@
+//! `fal`: image generation on [fal.ai](https://fal.ai) through its
+//! [queue API](https://docs.fal.ai/model-endpoints/queue): submit to
+//! `POST {base_url}/{endpoint id}`, poll `status_url?logs=1`, fetch `response_url`, and cancel
+//! with `PUT cancel_url` when the generation is canceled.
+//!
+//! Model ids are fal endpoint ids (`fal/fal-ai/flux/dev` → endpoint `fal-ai/flux/dev`). The
+//! built-in catalogue ([`catalogue::KNOWN`]) knows FLUX.1 [dev] / [schnell] / with LoRAs,
+//! FLUX.1 Kontext [pro], Recraft V3, Ideogram V3, nano-banana (and its edit endpoint) and
+//! Stable Diffusion 3.5 Large, with each endpoint's inputs (see `https://fal.ai/models/<id>/api`).
+//!
+//! Settings (`[plugins.fal] config`): `base_url` (default `https://queue.fal.run`), `models`
+//! (comma-separated endpoint ids replacing the catalogue; unknown ids get a generic mapping),
+//! `poll_interval_ms` (default 1000), `request_timeout_ms` (default 60000).
+//! Secret: `FAL_KEY`, sent as `Authorization: Key {{secret:FAL_KEY}}` and substituted by the host.
+//!
+//! Results are image URLs on fal's CDN (`*.fal.media`), returned as `ImageData::Url` for the
+//! host to fetch. Images fal's safety checker flags (`has_nsfw_concepts`) fail the call with
+//! `content-blocked`.
+
+#![warn(missing_docs)]
+
+pub mod catalogue;
+pub mod env;
+pub mod queue;
+pub mod settings;
+pub mod util;
+pub mod wire;
+
+use easel_plugin_sdk::provider::*;
+
+/// The `fal` provider.
+pub struct Fal;
+
+impl Provider for Fal {
+    fn describe() -> ProviderInfo {
+        let settings = settings::Settings::from_host();
+        let ids = catalogue::model_ids(settings.models.as_deref());
+        ProviderInfo { models: ids.iter().map(|id| catalogue::model(id)).collect() }
+    }
+
+    fn generate(request: GenerateRequest) -> Result<GenerateResponse, PluginError> {
+        queue::generate(&mut env::HostEnv, &settings::Settings::from_host(), &request)
+    }
+}
+
+easel_plugin_sdk::register_provider!(Fal);
