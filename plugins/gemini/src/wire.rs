@@ -356,6 +356,16 @@ mod tests {
         }
     }
 
+    /// Width and RGBA pixels of a PNG.
+    fn decode_png(png: &[u8]) -> (u32, Vec<u8>) {
+        let mut reader = png::Decoder::new(std::io::Cursor::new(png)).read_info().unwrap();
+        let mut pixels = vec![0; reader.output_buffer_size().unwrap()];
+        let info = reader.next_frame(&mut pixels).unwrap();
+        assert_eq!(info.color_type, png::ColorType::Rgba);
+        pixels.truncate(info.buffer_size());
+        (info.width, pixels)
+    }
+
     #[test]
     fn prompt_text_adds_avoid_and_mask_explanation() {
         assert_eq!(prompt_text(" a cat ", None, false, false), "a cat");
@@ -426,7 +436,10 @@ mod tests {
             pixels: vec![255, 255, 255, 255, 0, 0, 0, 255, 255, 255, 255, 0, 200, 200, 200, 255],
         };
         let png = mask_png(&mask).unwrap();
-        assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
+        let (width, pixels) = decode_png(&png);
+        assert_eq!(width, 4);
+        // white → white; black → black; white but transparent → black (keep); light grey → white.
+        assert_eq!(pixels, [255, 255, 255, 255, 0, 0, 0, 255, 0, 0, 0, 255, 255, 255, 255, 255]);
         assert!(mask_png(&Image { width: 2, height: 2, pixels: vec![0; 3] }).is_err());
     }
 
