@@ -143,7 +143,8 @@ const KONTEXT_OPTIONS: &str = r#"{"type":"object","properties":{"output_format":
 const RECRAFT_OPTIONS: &str = r#"{"type":"object","properties":{"style":{"type":"string","description":"Recraft style, e.g. realistic_image, digital_illustration, realistic_image/hdr; vector_illustration styles answer SVG and are refused"},"colors":{"type":"array","items":{"type":"object","properties":{"r":{"type":"integer"},"g":{"type":"integer"},"b":{"type":"integer"}}}},"style_id":{"type":"string"}},"additionalProperties":true}"#;
 const IDEOGRAM_OPTIONS: &str = r#"{"type":"object","properties":{"rendering_speed":{"enum":["TURBO","BALANCED","QUALITY"]},"style":{"enum":["AUTO","GENERAL","REALISTIC","DESIGN"]},"expand_prompt":{"type":"boolean"},"style_preset":{"type":"string"},"style_codes":{"type":"array","items":{"type":"string"}},"color_palette":{"type":"object"}},"additionalProperties":true}"#;
 const NANO_OPTIONS: &str = r#"{"type":"object","properties":{"output_format":{"enum":["jpeg","png","webp"]},"safety_tolerance":{"enum":["1","2","3","4","5","6"]}},"additionalProperties":true}"#;
-const SD_OPTIONS: &str = r#"{"type":"object","properties":{"output_format":{"enum":["jpeg","png"]}},"additionalProperties":true}"#;
+const SD_OPTIONS: &str =
+    r#"{"type":"object","properties":{"output_format":{"enum":["jpeg","png"]}},"additionalProperties":true}"#;
 
 /// The built-in catalogue, in the order `describe` lists it.
 pub const KNOWN: &[Spec] = &[
@@ -168,8 +169,16 @@ pub const KNOWN: &[Spec] = &[
         flavor: Flavor::Plain,
         options_schema: FLUX_OPTIONS,
         what_is: "FLUX.1 [dev], a 12-billion-parameter rectified-flow transformer from Black Forest Labs, run on fal's GPUs.",
-        use_cases: &["Photorealistic scenes and portraits", "Illustrations with complex, multi-subject prompts", "Restyling a photo (image-to-image)"],
-        tips: &["Describe the scene in full sentences; FLUX follows long prompts well.", "28 steps is the sweet spot; guidance 3–4 looks natural, higher is more literal.", "There is no negative prompt: say what you want instead (it is appended as \"Avoid: …\")."],
+        use_cases: &[
+            "Photorealistic scenes and portraits",
+            "Illustrations with complex, multi-subject prompts",
+            "Restyling a photo (image-to-image)",
+        ],
+        tips: &[
+            "Describe the scene in full sentences; FLUX follows long prompts well.",
+            "28 steps is the sweet spot; guidance 3–4 looks natural, higher is more literal.",
+            "There is no negative prompt: say what you want instead (it is appended as \"Avoid: …\").",
+        ],
     },
     Spec {
         id: "fal-ai/flux/schnell",
@@ -216,8 +225,16 @@ pub const KNOWN: &[Spec] = &[
         flavor: Flavor::Plain,
         options_schema: FLUX_OPTIONS,
         what_is: "FLUX.1 [dev] on fal with LoRA adapters merged at load time, for personal subjects, brand styles and products.",
-        use_cases: &["A trained subject or style (LoRA) in new scenes", "Brand-consistent illustrations", "Repainting part of an image with a LoRA active (inpainting)"],
-        tips: &["Include the LoRA's trigger word in the prompt.", "Start LoRA scales at 1.0 and lower them when the style overpowers the prompt.", "LoRA paths are URLs of .safetensors files or Hugging Face repo paths."],
+        use_cases: &[
+            "A trained subject or style (LoRA) in new scenes",
+            "Brand-consistent illustrations",
+            "Repainting part of an image with a LoRA active (inpainting)",
+        ],
+        tips: &[
+            "Include the LoRA's trigger word in the prompt.",
+            "Start LoRA scales at 1.0 and lower them when the style overpowers the prompt.",
+            "LoRA paths are URLs of .safetensors files or Hugging Face repo paths.",
+        ],
     },
     Spec {
         id: "fal-ai/flux-pro/kontext",
@@ -240,8 +257,16 @@ pub const KNOWN: &[Spec] = &[
         flavor: Flavor::Plain,
         options_schema: KONTEXT_OPTIONS,
         what_is: "FLUX.1 Kontext [pro], Black Forest Labs' in-context image editing model: it takes an image and an instruction.",
-        use_cases: &["\"Put a donut next to the flour\"-style local edits", "Changing style while keeping the composition", "Replacing text on signs and packaging"],
-        tips: &["Write the prompt as an instruction about the input image.", "Name what must stay the same (\"keep the face unchanged\").", "An input image is required."],
+        use_cases: &[
+            "\"Put a donut next to the flour\"-style local edits",
+            "Changing style while keeping the composition",
+            "Replacing text on signs and packaging",
+        ],
+        tips: &[
+            "Write the prompt as an instruction about the input image.",
+            "Name what must stay the same (\"keep the face unchanged\").",
+            "An input image is required.",
+        ],
     },
     Spec {
         id: "fal-ai/recraft/v3/text-to-image",
@@ -264,8 +289,16 @@ pub const KNOWN: &[Spec] = &[
         flavor: Flavor::Recraft,
         options_schema: RECRAFT_OPTIONS,
         what_is: "Recraft V3, a text-to-image model strong at typography, design layouts and consistent styles, on fal.",
-        use_cases: &["Posters and covers with real text", "Digital illustrations in a chosen style", "Marketing visuals in brand colours (`colors` option)"],
-        tips: &["Put the text to render in quotes.", "Pick a style with provider_options.style (e.g. \"digital_illustration/pixel_art\"); vector styles answer SVG, which Easel cannot store, so they are refused.", "Recraft takes no seed: every call differs."],
+        use_cases: &[
+            "Posters and covers with real text",
+            "Digital illustrations in a chosen style",
+            "Marketing visuals in brand colours (`colors` option)",
+        ],
+        tips: &[
+            "Put the text to render in quotes.",
+            "Pick a style with provider_options.style (e.g. \"digital_illustration/pixel_art\"); vector styles answer SVG, which Easel cannot store, so they are refused.",
+            "Recraft takes no seed: every call differs.",
+        ],
     },
     Spec {
         id: "fal-ai/ideogram/v3",
@@ -288,8 +321,16 @@ pub const KNOWN: &[Spec] = &[
         flavor: Flavor::Ideogram,
         options_schema: IDEOGRAM_OPTIONS,
         what_is: "Ideogram V3 on fal, known for accurate text rendering and graphic design sensibility.",
-        use_cases: &["Logos, posters and typographic designs", "Realistic photos with signage", "Style exploration with style presets"],
-        tips: &["Quote the exact words to render.", "quality maps to rendering_speed: draft = TURBO, standard = BALANCED, high = QUALITY.", "MagicPrompt (expand_prompt) is on by default; set provider_options.expand_prompt=false for literal prompts."],
+        use_cases: &[
+            "Logos, posters and typographic designs",
+            "Realistic photos with signage",
+            "Style exploration with style presets",
+        ],
+        tips: &[
+            "Quote the exact words to render.",
+            "quality maps to rendering_speed: draft = TURBO, standard = BALANCED, high = QUALITY.",
+            "MagicPrompt (expand_prompt) is on by default; set provider_options.expand_prompt=false for literal prompts.",
+        ],
     },
     Spec {
         id: "fal-ai/nano-banana",
@@ -313,7 +354,10 @@ pub const KNOWN: &[Spec] = &[
         options_schema: NANO_OPTIONS,
         what_is: "Gemini 2.5 Flash Image (\"nano banana\") served by fal: a multimodal model that draws and edits from plain-language instructions.",
         use_cases: &["Editing photos by instruction", "Consistent characters across images", "Quick concept images"],
-        tips: &["For edits, describe the change, not the whole scene.", "There is no strength setting: the instruction decides how much changes."],
+        tips: &[
+            "For edits, describe the change, not the whole scene.",
+            "There is no strength setting: the instruction decides how much changes.",
+        ],
     },
     Spec {
         id: "fal-ai/nano-banana/edit",
@@ -362,8 +406,15 @@ pub const KNOWN: &[Spec] = &[
         flavor: Flavor::Plain,
         options_schema: SD_OPTIONS,
         what_is: "Stable Diffusion 3.5 Large, a Multimodal Diffusion Transformer from Stability AI, on fal.",
-        use_cases: &["Artistic styles and illustration", "Images with short text", "Prompts that need a negative prompt"],
-        tips: &["Use the negative prompt for unwanted elements.", "Guidance around 3.5–4.5 and 28 steps are good defaults."],
+        use_cases: &[
+            "Artistic styles and illustration",
+            "Images with short text",
+            "Prompts that need a negative prompt",
+        ],
+        tips: &[
+            "Use the negative prompt for unwanted elements.",
+            "Guidance around 3.5–4.5 and 28 steps are good defaults.",
+        ],
     },
 ];
 
@@ -416,13 +467,16 @@ pub fn ratio_of(w: u32, h: u32) -> AspectRatio {
 pub fn native_sizes(size: Size) -> Vec<NativeSize> {
     match size {
         Size::Any { .. } => Vec::new(),
-        Size::Presets => PRESETS
-            .iter()
-            .map(|&(_, w, h)| NativeSize { aspect_ratio: ratio_of(w, h), width: w, height: h })
-            .collect(),
+        Size::Presets => {
+            PRESETS.iter().map(|&(_, w, h)| NativeSize { aspect_ratio: ratio_of(w, h), width: w, height: h }).collect()
+        }
         Size::Ratios(list) => list
             .iter()
-            .map(|&(rw, rh, w, h)| NativeSize { aspect_ratio: AspectRatio { width: rw, height: rh }, width: w, height: h })
+            .map(|&(rw, rh, w, h)| NativeSize {
+                aspect_ratio: AspectRatio { width: rw, height: rh },
+                width: w,
+                height: h,
+            })
             .collect(),
     }
 }

@@ -22,7 +22,8 @@ pub const MAX_POLL_FAILURES: u32 = 3;
 pub const AUTH: &str = "Key {{secret:FAL_KEY}}";
 
 fn request(method: &str, url: &str, body: Option<Vec<u8>>, timeout_ms: u32) -> Request {
-    let mut headers = vec![("authorization".to_string(), AUTH.to_string()), ("accept".into(), "application/json".into())];
+    let mut headers =
+        vec![("authorization".to_string(), AUTH.to_string()), ("accept".into(), "application/json".into())];
     if body.is_some() {
         headers.push(("content-type".into(), "application/json".into()));
     }
@@ -30,7 +31,11 @@ fn request(method: &str, url: &str, body: Option<Vec<u8>>, timeout_ms: u32) -> R
 }
 
 /// Generate `req` on fal.
-pub fn generate(env: &mut impl Env, settings: &Settings, req: &GenerateRequest) -> Result<GenerateResponse, PluginError> {
+pub fn generate(
+    env: &mut impl Env,
+    settings: &Settings,
+    req: &GenerateRequest,
+) -> Result<GenerateResponse, PluginError> {
     if !valid_endpoint_id(&req.model) {
         return Err(PluginError::InvalidInput(format!("{:?} is not a fal endpoint id (owner/app[/path])", req.model)));
     }
@@ -51,11 +56,9 @@ pub fn generate(env: &mut impl Env, settings: &Settings, req: &GenerateRequest) 
         return Err(wire::error_from_response(&answer));
     }
     let queued = wire::parse_queued(&answer.body)?;
-    for (url, what) in [
-        (&queued.status_url, "status_url"),
-        (&queued.response_url, "response_url"),
-        (&queued.cancel_url, "cancel_url"),
-    ] {
+    for (url, what) in
+        [(&queued.status_url, "status_url"), (&queued.response_url, "response_url"), (&queued.cancel_url, "cancel_url")]
+    {
         same_origin(url, &settings.base_url, what)?;
     }
 
@@ -191,7 +194,10 @@ mod tests {
             .answer(202, r#"{"status":"IN_QUEUE","queue_position":1}"#)
             .answer(202, r#"{"status":"IN_PROGRESS","logs":[{"message":"loading"},{"message":"step 14/28"}]}"#)
             .answer(200, r#"{"status":"COMPLETED","metrics":{"inference_time":1.5}}"#)
-            .answer(200, &format!(r#"{{"images":[{{"url":"{BASE}/files/r1-0.png"}}],"seed":9,"has_nsfw_concepts":[false]}}"#));
+            .answer(
+                200,
+                &format!(r#"{{"images":[{{"url":"{BASE}/files/r1-0.png"}}],"seed":9,"has_nsfw_concepts":[false]}}"#),
+            );
         let req = crate::wire::tests::request("fal-ai/flux/dev");
         let out = generate(&mut env, &settings(), &req).unwrap();
         assert_eq!(out.images.len(), 1);
@@ -209,7 +215,10 @@ mod tests {
         // Cancel registered right after submission, cleared at the end.
         assert_eq!(env.cancels.len(), 2);
         let cancel = env.cancels[0].as_ref().unwrap();
-        assert_eq!((cancel.method.as_str(), cancel.url.as_str()), ("PUT", &*format!("{BASE}/fal-ai/flux/requests/r1/cancel")));
+        assert_eq!(
+            (cancel.method.as_str(), cancel.url.as_str()),
+            ("PUT", &*format!("{BASE}/fal-ai/flux/requests/r1/cancel"))
+        );
         assert!(env.cancels[1].is_none());
         let stages: Vec<&str> = env.stages.iter().map(|(_, s)| s.as_str()).collect();
         assert_eq!(stages, ["submitting", "queued (position 1)", "step 14/28", "fetching result", "done"]);
@@ -218,7 +227,8 @@ mod tests {
 
     #[test]
     fn urls_on_another_origin_are_refused() {
-        let evil = queued().replace("http://127.0.0.1:4000/fal-ai/flux/requests/r1/status", "http://169.254.169.254/latest");
+        let evil =
+            queued().replace("http://127.0.0.1:4000/fal-ai/flux/requests/r1/status", "http://169.254.169.254/latest");
         let mut env = Script::default().answer(200, &evil);
         let err = generate(&mut env, &settings(), &crate::wire::tests::request("fal-ai/flux/dev")).unwrap_err();
         assert!(matches!(err, PluginError::Http(ref m) if m.contains("status_url")), "{err:?}");

@@ -26,9 +26,8 @@ impl Settings {
             .map(|v| v.trim().trim_end_matches('/').to_string())
             .filter(|v| !v.is_empty())
             .unwrap_or_else(|| DEFAULT_BASE_URL.to_string());
-        let models = get("models").map(|v| {
-            v.split(',').map(str::trim).filter(|m| !m.is_empty()).map(str::to_string).collect::<Vec<_>>()
-        });
+        let models = get("models")
+            .map(|v| v.split(',').map(str::trim).filter(|m| !m.is_empty()).map(str::to_string).collect::<Vec<_>>());
         Self {
             base_url,
             models: models.filter(|m| !m.is_empty()),

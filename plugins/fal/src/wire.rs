@@ -40,7 +40,10 @@ pub struct Submission {
 /// Build the input of `spec` (endpoint `model`) for `req`.
 pub fn build(spec: &Spec, model: &str, req: &GenerateRequest) -> Result<Submission, PluginError> {
     if req.n == 0 || req.n > spec.max_n {
-        return Err(PluginError::InvalidInput(format!("{model} returns 1 to {} images a call, asked for {}", spec.max_n, req.n)));
+        return Err(PluginError::InvalidInput(format!(
+            "{model} returns 1 to {} images a call, asked for {}",
+            spec.max_n, req.n
+        )));
     }
     if !req.loras.is_empty() && !spec.loras {
         return Err(PluginError::Unsupported(format!("{model} takes no LoRAs (use fal-ai/flux-lora)")));
@@ -352,7 +355,12 @@ pub type Images = Vec<(ImageData, u32)>;
 /// Safety: fal replaces an image its checker flags with a black one and says so in
 /// `has_nsfw_concepts`. A black image is no answer, so any flagged image fails the whole call
 /// with `content-blocked` (naming how many were flagged).
-pub fn parse_result(body: &[u8], req: &GenerateRequest, endpoint: &str, request_id: &str) -> Result<(Images, Value), PluginError> {
+pub fn parse_result(
+    body: &[u8],
+    req: &GenerateRequest,
+    endpoint: &str,
+    request_id: &str,
+) -> Result<(Images, Value), PluginError> {
     let v = parse_json(body)?;
     let nsfw: Vec<bool> = v
         .get("has_nsfw_concepts")
@@ -380,7 +388,9 @@ pub fn parse_result(body: &[u8], req: &GenerateRequest, endpoint: &str, request_
         let data = match decode_data_uri(url) {
             Some(bytes) => ImageData::Encoded(bytes),
             None if url.starts_with("https://") || url.starts_with("http://") => ImageData::Url(url.to_string()),
-            None => return Err(PluginError::Http(format!("malformed response: images[{i}].url is not an http(s) URL"))),
+            None => {
+                return Err(PluginError::Http(format!("malformed response: images[{i}].url is not an http(s) URL")));
+            }
         };
         out.push((data, seed.wrapping_add(i as u32)));
     }
@@ -398,10 +408,8 @@ pub fn parse_result(body: &[u8], req: &GenerateRequest, endpoint: &str, request_
             meta.insert(key.into(), value.clone());
         }
     }
-    let sizes: Vec<Value> = images
-        .iter()
-        .filter_map(|i| Some(json!([i.get("width")?.as_u64()?, i.get("height")?.as_u64()?])))
-        .collect();
+    let sizes: Vec<Value> =
+        images.iter().filter_map(|i| Some(json!([i.get("width")?.as_u64()?, i.get("height")?.as_u64()?]))).collect();
     if !sizes.is_empty() {
         meta.insert("image_sizes".into(), sizes.into());
     }
@@ -566,7 +574,10 @@ pub(crate) mod tests {
     #[test]
     fn editing_endpoints_require_an_image() {
         let req = request("fal-ai/flux-pro/kontext");
-        assert!(matches!(build(spec("fal-ai/flux-pro/kontext"), "fal-ai/flux-pro/kontext", &req), Err(PluginError::InvalidInput(_))));
+        assert!(matches!(
+            build(spec("fal-ai/flux-pro/kontext"), "fal-ai/flux-pro/kontext", &req),
+            Err(PluginError::InvalidInput(_))
+        ));
         let mut req = request("fal-ai/nano-banana");
         req.input_image = Some(tiny());
         req.width = 1344;
@@ -606,7 +617,10 @@ pub(crate) mod tests {
         assert_eq!(s.body["acceleration"], "high");
         for bad in [r#"{"seed":1}"#, r#"{"enable_safety_checker":false}"#, "[1]", "nope"] {
             req.options_json = bad.into();
-            assert!(matches!(build(spec("fal-ai/flux/dev"), "fal-ai/flux/dev", &req), Err(PluginError::InvalidInput(_))), "{bad}");
+            assert!(
+                matches!(build(spec("fal-ai/flux/dev"), "fal-ai/flux/dev", &req), Err(PluginError::InvalidInput(_))),
+                "{bad}"
+            );
         }
     }
 
@@ -642,7 +656,8 @@ pub(crate) mod tests {
         assert!(matches!(&images[0].0, ImageData::Url(u) if u.ends_with("a.png")));
         assert_eq!(meta["request_id"], "r1");
         assert_eq!(meta["timings"]["inference"], 1.2);
-        let blocked = br#"{"images":[{"url":"https://x/a.png"},{"url":"https://x/b.png"}],"has_nsfw_concepts":[false,true]}"#;
+        let blocked =
+            br#"{"images":[{"url":"https://x/a.png"},{"url":"https://x/b.png"}],"has_nsfw_concepts":[false,true]}"#;
         assert!(matches!(parse_result(blocked, &req, "e", "r"), Err(PluginError::ContentBlocked(_))));
         let short = br#"{"images":[{"url":"https://x/a.png"}]}"#;
         assert!(matches!(parse_result(short, &req, "e", "r"), Err(PluginError::Http(_))));
@@ -662,7 +677,11 @@ pub(crate) mod tests {
 
     #[test]
     fn errors() {
-        let e = error_from_response(&response(422, &[], r#"{"detail":[{"loc":["body","prompt"],"msg":"field required","type":"value_error.missing"}]}"#));
+        let e = error_from_response(&response(
+            422,
+            &[],
+            r#"{"detail":[{"loc":["body","prompt"],"msg":"field required","type":"value_error.missing"}]}"#,
+        ));
         assert!(matches!(e, PluginError::InvalidInput(ref m) if m.contains("prompt: field required")), "{e:?}");
         let e = error_from_response(&response(401, &[], r#"{"detail":"No user found for Key ID and Secret"}"#));
         assert!(matches!(e, PluginError::Unauthorized(ref m) if m.contains("No user found")));
@@ -670,7 +689,11 @@ pub(crate) mod tests {
         assert!(matches!(e, PluginError::Retryable(ref h) if h.retry_after_ms == Some(7000)));
         let e = error_from_response(&response(503, &[], "<html>bad gateway</html>"));
         assert!(matches!(e, PluginError::Retryable(_)));
-        let e = error_from_response(&response(422, &[], r#"{"detail":[{"loc":["body","prompt"],"msg":"flagged","type":"content_policy_violation"}]}"#));
+        let e = error_from_response(&response(
+            422,
+            &[],
+            r#"{"detail":[{"loc":["body","prompt"],"msg":"flagged","type":"content_policy_violation"}]}"#,
+        ));
         assert!(matches!(e, PluginError::ContentBlocked(_)));
         assert!(matches!(error_from_status("NSFW content detected", None), PluginError::ContentBlocked(_)));
         assert!(matches!(error_from_status("CUDA out of memory", None), PluginError::Http(_)));
