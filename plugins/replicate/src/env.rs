@@ -1,0 +1,38 @@
+//! What a prediction needs from the outside world, behind one trait so the whole flow
+//! (create, poll, cancel registration, errors) runs in native unit tests against a script.
+
+use easel_plugin_sdk::http::{self, HttpError, Request, Response};
+
+/// The host services a generation uses.
+pub trait Env {
+    /// Perform one HTTP request through the host.
+    fn fetch(&mut self, request: &Request) -> Result<Response, HttpError>;
+    /// Register (or clear) the request that cancels the upstream job.
+    fn set_cancel(&mut self, request: Option<&Request>);
+    /// Report progress to the API client.
+    fn progress(&mut self, fraction: f32, stage: &str);
+    /// Wait between two status polls.
+    fn sleep_ms(&mut self, ms: u32);
+}
+
+/// The real host: `http.fetch`, `http.set-cancel`, `progress.report` and a WASI clock sleep.
+pub struct HostEnv;
+
+impl Env for HostEnv {
+    fn fetch(&mut self, request: &Request) -> Result<Response, HttpError> {
+        http::fetch(request)
+    }
+
+    fn set_cancel(&mut self, request: Option<&Request>) {
+        http::set_cancel(request);
+    }
+
+    fn progress(&mut self, fraction: f32, stage: &str) {
+        easel_plugin_sdk::host::progress(fraction, stage);
+    }
+
+    fn sleep_ms(&mut self, ms: u32) {
+        // wasi:clocks monotonic-clock subscribe + poll; the host's time budget still applies.
+        std::thread::sleep(std::time::Duration::from_millis(u64::from(ms)));
+    }
+}
