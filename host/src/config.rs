@@ -862,5 +862,14 @@ mod example_config {
         assert_eq!(config.jobs.workers, defaults.jobs.workers);
         assert_eq!(config.limits.max_pixels, defaults.limits.max_pixels);
         assert!(config.plugins.grants.contains_key("local"));
+        // What the example documents is what a fresh server does.
+        assert_eq!(config.tiers, defaults.tiers);
+        assert_eq!(config.jobs.provider_attempts, defaults.jobs.provider_attempts);
+        for id in ["gemini", "openai", "fal", "replicate"] {
+            assert_eq!(
+                config.plugins.grants[id].allowed_outbound_hosts, defaults.plugins.grants[id].allowed_outbound_hosts,
+                "[plugins.{id}]"
+            );
+        }
     }
 }

@@ -13,6 +13,7 @@ mod errors;
 mod generations;
 mod platform;
 mod plugins;
+mod providers;
 mod scaffold;
 mod scale;
 mod spec;
@@ -278,6 +279,37 @@ pub fn shared() -> &'static TestServer {
         let tmp = Box::leak(Box::new(tempfile::tempdir().unwrap()));
         TestServer::start_in(tmp.path(), |c| c.jobs.workers = 2)
     })
+}
+
+/// Install (once) a subscriber that keeps everything the server logs at debug level and
+/// above, so tests can check that no key ever reaches the log. Returns the buffer.
+pub fn captured_logs() -> std::sync::Arc<std::sync::Mutex<Vec<u8>>> {
+    static LOGS: OnceLock<std::sync::Arc<std::sync::Mutex<Vec<u8>>>> = OnceLock::new();
+    LOGS.get_or_init(|| {
+        let buffer = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = std::sync::Arc::clone(&buffer);
+        let writer = move || LogWriter(std::sync::Arc::clone(&sink));
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new("easel=debug"))
+            .with_ansi(false)
+            .with_writer(writer)
+            .try_init();
+        buffer
+    })
+    .clone()
+}
+
+/// Appends log lines to the shared buffer.
+struct LogWriter(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for LogWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 /// A small, quick generation request.
