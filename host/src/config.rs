@@ -398,6 +398,11 @@ pub struct PluginGrant {
     pub timeout_ms: Option<u64>,
     /// Do not load this plugin.
     pub disabled: bool,
+    /// Let the provider call back (`POST /v1/callbacks/<id>/<generation id>` under
+    /// `public_url`, which must be reachable from the provider): the plugin verifies each
+    /// callback, and an authentic one makes the job look at the upstream at once instead of
+    /// at its next poll. Polling stays the fallback.
+    pub callbacks: bool,
 }
 
 impl Default for Config {

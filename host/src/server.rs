@@ -49,6 +49,7 @@ pub async fn build_app(config: Config) -> anyhow::Result<App> {
         events,
         wake: Arc::new(tokio::sync::Notify::new()),
         caller_keys: Arc::default(),
+        callbacks: Arc::default(),
         replica_id: crate::service::new_id("rep"),
     })
 }

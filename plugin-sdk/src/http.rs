@@ -44,6 +44,18 @@ pub fn set_cancel(request: Option<&Request>) {
     wit::set_cancel(request);
 }
 
+/// The URL the provider may call back for the current generation, when the operator enabled
+/// callbacks for this plugin (`[plugins.<id>] callbacks = true`).
+pub fn callback_url() -> Option<String> {
+    wit::callback_url()
+}
+
+/// Wait up to `timeout_ms` for an authentic callback for the current generation (true), or
+/// time out (false). Use it instead of sleeping between polls.
+pub fn await_callback(timeout_ms: u32) -> bool {
+    wit::await_callback(timeout_ms)
+}
+
 /// Turn a failed fetch into the plugin error the host understands: timeouts and transport
 /// failures are retried by the host, refusals and bad requests are not.
 pub fn fetch_error(e: HttpError) -> PluginError {

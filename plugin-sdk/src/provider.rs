@@ -5,7 +5,8 @@ use crate::bindings::provider::exports::easel::plugin::provider as abi;
 pub use crate::bindings::provider::easel::plugin::types::{AspectRatio, Image, PluginError};
 pub use crate::image::Rgba;
 pub use abi::{
-    GenerateRequest, GenerateResponse, GeneratedImage, ImageData, Model, ModelInfo, ModelKind, NativeSize, ProviderInfo,
+    Callback, GenerateRequest, GenerateResponse, GeneratedImage, ImageData, Lora, Model, ModelInfo, ModelKind,
+    NativeSize, ProviderInfo,
 };
 
 /// A model provider. `describe` lists the models; `generate` makes images.
@@ -21,6 +22,13 @@ pub trait Provider {
     /// Return [`PluginError::InvalidInput`] for requests the model cannot take; the host shows
     /// the message to the API client as a `plugin_error`.
     fn generate(request: GenerateRequest) -> Result<GenerateResponse, PluginError>;
+
+    /// Verify an inbound callback (webhook) from the provider: `Ok(true)` when authentic,
+    /// which wakes the generation's [`crate::http::await_callback`]. The default takes none.
+    fn handle_callback(callback: Callback) -> Result<bool, PluginError> {
+        let _ = callback;
+        Err(PluginError::Unsupported("this provider takes no callbacks".into()))
+    }
 }
 
 impl GenerateResponse {
@@ -159,6 +167,11 @@ macro_rules! register_provider {
                 request: $crate::provider::GenerateRequest,
             ) -> ::core::result::Result<$crate::provider::GenerateResponse, $crate::provider::PluginError> {
                 <$ty as $crate::provider::Provider>::generate(request)
+            }
+            fn handle_callback(
+                callback: $crate::provider::Callback,
+            ) -> ::core::result::Result<bool, $crate::provider::PluginError> {
+                <$ty as $crate::provider::Provider>::handle_callback(callback)
             }
         }
 

@@ -3,6 +3,7 @@
 
 pub mod accounts;
 pub mod body;
+pub mod callbacks;
 pub mod catalog;
 pub mod generations;
 pub mod images;
@@ -35,6 +36,7 @@ pub type Apis = (
     accounts::AccountsApi,
     accounts::AdminApi,
     generations::GenerationsApi,
+    callbacks::CallbacksApi,
     images::ImagesApi,
     models::ModelsApi,
     catalog::CatalogApi,
@@ -48,6 +50,7 @@ pub fn openapi_service(app: Option<App>) -> OpenApiService<Apis, ()> {
         accounts::AccountsApi { app: app.clone() },
         accounts::AdminApi { app: app.clone() },
         generations::GenerationsApi { app: app.clone() },
+        callbacks::CallbacksApi { app: app.clone() },
         images::ImagesApi { app: app.clone() },
         models::ModelsApi { app: app.clone() },
         catalog::CatalogApi { app: app.clone() },

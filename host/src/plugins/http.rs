@@ -425,6 +425,40 @@ impl wit::Host for HostState {
         result
     }
 
+    fn callback_url(&mut self) -> Option<String> {
+        self.ctx.callback.as_ref().map(|c| c.url.clone())
+    }
+
+    fn await_callback(&mut self, timeout_ms: u32) -> bool {
+        // Never past the call's own deadline; a canceled call stops waiting within 20 ms.
+        let left = self.deadline.saturating_duration_since(Instant::now());
+        let wait = Duration::from_millis(u64::from(timeout_ms)).min(left);
+        let abandon = Arc::clone(&self.ctx.abandon);
+        let arrived = self.ctx.callback.as_ref().map(|c| Arc::clone(&c.arrived));
+        let Some(handle) = self.ctx.http.as_ref().map(|h| h.handle.clone()) else {
+            std::thread::sleep(wait);
+            return false;
+        };
+        handle.block_on(async move {
+            let signal = async {
+                match arrived {
+                    Some(n) => n.notified().await,
+                    None => std::future::pending().await,
+                }
+            };
+            let stop = async {
+                while !abandon.load(std::sync::atomic::Ordering::Relaxed) {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+            };
+            tokio::select! {
+                _ = signal => true,
+                _ = tokio::time::sleep(wait) => false,
+                _ = stop => false,
+            }
+        })
+    }
+
     fn set_cancel(&mut self, request: Option<wit::Request>) {
         if let Some(r) = &request
             && (r.url.len() > 8192 || r.body.as_ref().is_some_and(|b| b.len() > 64 << 10))

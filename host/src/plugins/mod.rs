@@ -79,6 +79,8 @@ pub struct Plugin {
     /// When it was loaded.
     pub loaded_at: chrono::DateTime<chrono::Utc>,
     runtime: Arc<Runtime>,
+    /// The operator lets it call back (`[plugins.<id>] callbacks`).
+    callbacks: bool,
 }
 
 /// A plugin that failed to load, and why.
@@ -136,6 +138,11 @@ impl Plugin {
         CallContext { progress, caller_key, abandon: Arc::default(), cancel: Arc::default(), ..self.call.clone() }
     }
 
+    /// Does the operator let this provider call back (`[plugins.<id>] callbacks = true`)?
+    pub fn takes_callbacks(&self) -> bool {
+        self.callbacks
+    }
+
     /// Run `f` in a fresh sandbox, synchronously.
     fn call_sync<T>(
         &self,
@@ -176,16 +183,29 @@ impl Plugin {
         result
     }
 
-    /// `provider.generate`.
+    /// `provider.generate`; `callback` when the provider may call back for this generation.
     pub async fn generate(
         self: &Arc<Self>,
         request: abi::GenerateRequest,
         progress: Option<ProgressSink>,
         caller_key: Option<crate::config::Secret>,
+        callback: Option<runtime::CallbackSlot>,
     ) -> Result<abi::GenerateResponse, CallError> {
-        self.call(self.context(progress, caller_key), move |store, linked| match linked {
+        let ctx = CallContext { callback, ..self.context(progress, caller_key) };
+        self.call(ctx, move |store, linked| match linked {
             Linked::Provider(pre) => {
                 pre.instantiate(&mut *store)?.easel_plugin_provider().call_generate(store, &request)
+            }
+            _ => Ok(Err(wrong_kind("provider"))),
+        })
+        .await
+    }
+
+    /// `provider.handle-callback`: is this callback authentic?
+    pub async fn handle_callback(self: &Arc<Self>, callback: abi::Callback) -> Result<bool, CallError> {
+        self.call(self.context(None, None), move |store, linked| match linked {
+            Linked::Provider(pre) => {
+                pre.instantiate(&mut *store)?.easel_plugin_provider().call_handle_callback(store, &callback)
             }
             _ => Ok(Err(wrong_kind("provider"))),
         })
@@ -675,6 +695,7 @@ impl Registry {
             caller_key: None,
             abandon: Arc::default(),
             cancel: Arc::default(),
+            callback: None,
         };
         let mut plugin = Plugin {
             manifest_sha256: hex::encode(Sha256::digest(manifest_text.as_bytes())),
@@ -687,6 +708,7 @@ impl Registry {
             granted_hosts,
             loaded_at: chrono::Utc::now(),
             runtime: Arc::clone(&self.runtime),
+            callbacks: grant.callbacks,
         };
         plugin.described = plugin.describe_now().context("describing itself failed")?;
         validate_described(&plugin.described)?;

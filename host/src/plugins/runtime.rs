@@ -260,6 +260,18 @@ pub struct CallContext {
     /// The request that cancels the upstream job of this call (`http.set-cancel`), sent by
     /// the host when the call is abandoned.
     pub cancel: Arc<std::sync::Mutex<Option<super::http::WitRequest>>>,
+    /// Where the provider may call back for this generation, and what wakes the call when an
+    /// authentic callback arrived (`http.callback-url`, `http.await-callback`).
+    pub callback: Option<CallbackSlot>,
+}
+
+/// A generation's callback URL and the signal an authentic callback raises.
+#[derive(Clone)]
+pub struct CallbackSlot {
+    /// `{public_url}/v1/callbacks/<plugin>/<generation id>`.
+    pub url: String,
+    /// Notified (one stored permit) when a callback for the generation was verified.
+    pub arrived: Arc<tokio::sync::Notify>,
 }
 
 /// The trap message of a call stopped because its caller abandoned it.

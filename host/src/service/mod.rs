@@ -37,6 +37,9 @@ pub struct App {
     pub caller_keys: Arc<std::sync::Mutex<CallerKeys>>,
     /// This process's id among the replicas sharing the database (`rep_…`, new at each start).
     pub replica_id: String,
+    /// Generations this process runs whose provider may call back: what wakes each one's
+    /// plugin call when an authentic callback arrives (here, or relayed by another replica).
+    pub callbacks: Arc<std::sync::Mutex<std::collections::HashMap<String, Arc<tokio::sync::Notify>>>>,
 }
 
 impl App {
@@ -117,6 +120,9 @@ impl App {
                         Ok(ReplicaSignal::ForgetUser { user_id, origin }) if origin != app.replica_id => {
                             app.auth.forget_user(&user_id);
                         }
+                        Ok(ReplicaSignal::Callback { generation_id, origin }) if origin != app.replica_id => {
+                            app.callback_arrived(&generation_id);
+                        }
                         // Our own signals come back too; anything unreadable is from another version.
                         Ok(_) | Err(_) => {}
                     }
@@ -128,6 +134,39 @@ impl App {
 }
 
 impl App {
+    /// Wake the plugin call of `generation_id` if this process runs it (a stored permit, so a
+    /// callback between two polls is not lost).
+    pub fn callback_arrived(&self, generation_id: &str) -> bool {
+        let slot = self.callbacks.lock().unwrap_or_else(|e| e.into_inner()).get(generation_id).cloned();
+        slot.map(|n| n.notify_one()).is_some()
+    }
+
+    /// The callback slot of a generation this process is about to run with `plugin`, when the
+    /// operator lets that plugin call back; removed again by [`App::drop_callback_slot`].
+    pub(crate) fn callback_slot(
+        &self,
+        generation_id: &str,
+        plugin: &crate::plugins::Plugin,
+    ) -> Option<crate::plugins::runtime::CallbackSlot> {
+        if !plugin.takes_callbacks() {
+            return None;
+        }
+        let arrived = Arc::clone(
+            self.callbacks.lock().unwrap_or_else(|e| e.into_inner()).entry(generation_id.to_string()).or_default(),
+        );
+        let url = format!(
+            "{}/v1/callbacks/{}/{generation_id}",
+            self.config.public_url.trim_end_matches('/'),
+            plugin.manifest.id
+        );
+        Some(crate::plugins::runtime::CallbackSlot { url, arrived })
+    }
+
+    /// Forget a generation's callback slot (its job ended here).
+    pub(crate) fn drop_callback_slot(&self, generation_id: &str) {
+        self.callbacks.lock().unwrap_or_else(|e| e.into_inner()).remove(generation_id);
+    }
+
     /// Send `signal` to the other replicas ([`crate::db::GenerationDb::signal`]; a no-op on SQLite).
     pub async fn signal(&self, signal: &ReplicaSignal) -> AppResult<()> {
         self.db.signal(&serde_json::to_string(signal).expect("a signal serializes")).await
@@ -146,6 +185,13 @@ pub enum ReplicaSignal {
         /// `usr_…`.
         user_id: String,
         /// The replica it happened on.
+        origin: String,
+    },
+    /// A provider's callback for a generation was verified: wake its job wherever it runs.
+    Callback {
+        /// `gen_…`.
+        generation_id: String,
+        /// The replica that received it.
         origin: String,
     },
 }

@@ -179,6 +179,7 @@ impl App {
             _ = lost_rx => None,
         };
         heartbeat.abort();
+        self.drop_callback_slot(&job.id);
         let Some(result) = result else {
             // Whatever the plugin call still running in the background returns is dropped;
             // files it already wrote are removed (no row points at them).
@@ -493,8 +494,10 @@ impl App {
         let mut secrets = plugin.secret_values();
         secrets.extend(caller_key.clone());
         for attempt in 1..=jobs.provider_attempts {
-            let result =
-                plugin.generate(request.clone(), Some(self.progress_sink(worker, id)), caller_key.clone()).await;
+            let callback = self.callback_slot(id, &plugin);
+            let result = plugin
+                .generate(request.clone(), Some(self.progress_sink(worker, id)), caller_key.clone(), callback)
+                .await;
             let error = match result {
                 Ok(response) => return Ok(response),
                 Err(e) => e,
