@@ -2,7 +2,7 @@
 
 use crate::bindings::provider::exports::easel::plugin::provider as abi;
 
-pub use crate::bindings::provider::easel::plugin::types::{AspectRatio, Image, PluginError};
+pub use crate::bindings::provider::easel::plugin::types::{AspectRatio, Image, PluginError, RetryHint};
 pub use crate::image::Rgba;
 pub use abi::{
     Callback, GenerateRequest, GenerateResponse, GeneratedImage, ImageData, Lora, Model, ModelInfo, ModelKind,

@@ -179,7 +179,13 @@ impl Plugin {
         let result = tokio::task::spawn_blocking(move || this.call_sync(ctx, f))
             .await
             .unwrap_or_else(|e| Err(CallError::Trap(format!("the call's thread failed: {e}"))));
-        guard.0 = None;
+        if let Some(ctx) = guard.0.take()
+            && result.is_err()
+        {
+            // The call failed (its time ran out, it trapped, or it gave up) while an upstream
+            // job it started may still run and cost money: cancel that job too.
+            http::send_registered_cancel(&ctx);
+        }
         result
     }
 

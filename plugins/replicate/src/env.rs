@@ -15,7 +15,8 @@ pub trait Env {
     fn sleep_ms(&mut self, ms: u32);
 }
 
-/// The real host: `http.fetch`, `http.set-cancel`, `progress.report` and a WASI clock sleep.
+/// The real host: `http.fetch`, `http.set-cancel`, `progress.report`, and waits between polls
+/// through `http.await-callback` (the host ends them early on a cancel or a verified callback).
 pub struct HostEnv;
 
 impl Env for HostEnv {
@@ -32,7 +33,8 @@ impl Env for HostEnv {
     }
 
     fn sleep_ms(&mut self, ms: u32) {
-        // wasi:clocks monotonic-clock subscribe + poll; the host's time budget still applies.
-        std::thread::sleep(std::time::Duration::from_millis(u64::from(ms)));
+        // Waiting in the host (not a WASI sleep) lets a canceled generation stop within 20 ms
+        // and a verified provider callback end the wait at once.
+        let _ = http::await_callback(ms);
     }
 }

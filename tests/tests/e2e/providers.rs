@@ -149,3 +149,375 @@ fn a_tier_that_brings_its_own_key_cannot_spend_the_operators() {
     let problem = r.problem(403, "forbidden");
     assert!(problem["detail"].as_str().unwrap().contains("X-Provider-Key"), "{problem}");
 }
+
+#[path = "../../support/providers/fal.rs"]
+mod fal_fx;
+#[path = "../../support/providers/gemini.rs"]
+mod gemini_fx;
+#[path = "../../support/providers/openai.rs"]
+mod openai_fx;
+#[path = "../../support/providers/replicate.rs"]
+mod replicate_fx;
+
+/// A key unique to this test, so finding it anywhere is meaningful.
+fn unique_key(prefix: &str) -> String {
+    format!("{prefix}-{}-{}", std::process::id(), easel::service::new_id("k"))
+}
+
+/// A small PNG as base64, for input images and masks.
+fn png_base64(width: u32, height: u32, rgba: [u8; 4]) -> String {
+    use base64::Engine as _;
+    let img = image::RgbaImage::from_pixel(width, height, image::Rgba(rgba));
+    let mut out = std::io::Cursor::new(Vec::new());
+    img.write_to(&mut out, image::ImageFormat::Png).unwrap();
+    base64::engine::general_purpose::STANDARD.encode(out.into_inner())
+}
+
+const GEMINI: &str = "gemini/gemini-2.5-flash-image";
+
+#[test]
+fn gemini_draws_edits_and_maps_its_errors() {
+    captured_logs();
+    let key = unique_key("gk");
+    let fx = gemini_fx::GeminiFixture::start_with_key(&key);
+    let s = TestServer::start(|c| point_at(c, "gemini", &fx.base_url, "GEMINI_API_KEY", Some(&key)));
+
+    // Text to image at a native ratio, the negative prompt merged, the key only in its header.
+    let g = run(
+        &s,
+        json!({"prompt": "a lighthouse at dusk", "negative_prompt": "people", "model": GEMINI,
+               "aspect_ratio": "16:9", "seed": 5}),
+    );
+    assert_eq!(g["status"], "succeeded", "{g}");
+    assert_eq!((g["model_used"].as_str(), g["attempts"].as_i64()), (Some(GEMINI), Some(1)));
+    let sent = fx.requests().pop().unwrap();
+    assert_eq!(sent.header("x-goog-api-key"), Some(key.as_str()));
+    assert!(sent.path.starts_with("/v1beta/models/gemini-2.5-flash-image:generateContent"), "{}", sent.path);
+    assert_eq!(sent.json()["generationConfig"]["imageConfig"]["aspectRatio"], "16:9");
+    assert!(sent.prompt_text().contains("a lighthouse at dusk") && sent.prompt_text().contains("Avoid: people"));
+    let (file, img) = s.download(&g["images"][0]);
+    assert_eq!(file.status, 200);
+    assert_eq!(
+        (img.width(), img.height()),
+        (g["width"].as_u64().unwrap() as u32, g["height"].as_u64().unwrap() as u32)
+    );
+    assert_key_nowhere(&s, &key, &g);
+
+    // Image to image: the input travels as inlineData.
+    let g = run(
+        &s,
+        json!({"prompt": "make it snow", "model": GEMINI, "input_image": {"data": png_base64(40, 30, [200, 10, 10, 255])}}),
+    );
+    assert_eq!(g["status"], "succeeded", "{g}");
+    assert_eq!(g["has_input_image"], true);
+    assert_eq!(fx.requests().pop().unwrap().inline_images().len(), 1);
+
+    // Rate limited with Google's retryDelay, then overloaded: retried with backoff.
+    fx.script(vec![
+        gemini_fx::Reply::Status { status: 429, retry_after: Some(Duration::from_millis(300)) },
+        gemini_fx::Reply::Status { status: 503, retry_after: None },
+        gemini_fx::Reply::Success,
+    ]);
+    let before = fx.hits("/v1beta");
+    let started = Instant::now();
+    let g = run(&s, json!({"prompt": "a fox", "model": GEMINI}));
+    assert_eq!(g["status"], "succeeded", "{g}");
+    assert_eq!(g["attempts"], 3, "{g}");
+    assert!(started.elapsed() >= Duration::from_millis(300), "the provider's retryDelay was honoured");
+    assert_eq!(fx.hits("/v1beta") - before, 3);
+    assert_eq!(g["last_error"]["code"], "provider_error", "{g}");
+
+    // The generation shows `retrying` while it waits.
+    fx.script(vec![gemini_fx::Reply::Status { status: 429, retry_after: Some(Duration::from_millis(1500)) }]);
+    let created = s.create(json!({"prompt": "a hare", "model": GEMINI}));
+    let id = created["id"].as_str().unwrap();
+    let retrying = wait_until(&s, id, "retrying", |g| g["status"] == "retrying");
+    assert!(retrying["last_error"]["message"].as_str().unwrap().contains("429"), "{retrying}");
+    assert!(retrying["stage"].as_str().unwrap().starts_with("retrying in"), "{retrying}");
+    assert_eq!(s.poll(id)["status"], "succeeded");
+
+    // Malformed JSON and a body over the plugin's limit are transport failures: retried.
+    fx.script(vec![gemini_fx::Reply::Malformed, gemini_fx::Reply::Oversized, gemini_fx::Reply::Success]);
+    let g = run(&s, json!({"prompt": "a owl", "model": GEMINI}));
+    assert_eq!((g["status"].as_str(), g["attempts"].as_i64()), (Some("succeeded"), Some(3)), "{g}");
+
+    // A provider that does not answer in time (request_timeout_ms = 2000) is retried.
+    fx.script(vec![gemini_fx::Reply::Hang(Duration::from_millis(2600)), gemini_fx::Reply::Success]);
+    let g = run(&s, json!({"prompt": "a bat", "model": GEMINI}));
+    assert_eq!((g["status"].as_str(), g["attempts"].as_i64()), (Some("succeeded"), Some(2)), "{g}");
+
+    // Safety blocks, bad requests: failed at once with our codes, never retried.
+    for (reply, code) in [
+        (gemini_fx::Reply::SafetyBlock, "content_blocked"),
+        (gemini_fx::Reply::PromptBlocked, "content_blocked"),
+        (gemini_fx::Reply::Status { status: 400, retry_after: None }, "provider_error"),
+    ] {
+        fx.script(vec![reply]);
+        let before = fx.hits("/v1beta");
+        let g = run(&s, json!({"prompt": "something", "model": GEMINI}));
+        assert_eq!(g["status"], "failed", "{g}");
+        assert_eq!(g["error"]["code"], code, "{g}");
+        assert_eq!(fx.hits("/v1beta") - before, 1, "not retried: {g}");
+    }
+
+    // The caller's own key replaces the operator's for that request; a bad one is
+    // `unauthorized_provider`, and it is nowhere afterwards.
+    let callers = unique_key("caller-gk");
+    let r = s.post_json_with(
+        "/v1/generations",
+        &[("X-Provider-Key", &callers)],
+        &json!({"prompt": "mine", "model": GEMINI}),
+    );
+    assert_eq!(r.status, 202);
+    let g = s.poll(r.json()["id"].as_str().unwrap());
+    assert_eq!(g["error"]["code"], "unauthorized_provider", "{g}");
+    assert_eq!(fx.requests().pop().unwrap().header("x-goog-api-key"), Some(callers.as_str()));
+    assert_key_nowhere(&s, &callers, &g);
+    assert_key_nowhere(&s, &key, &g);
+}
+
+#[test]
+fn retries_run_out_into_the_fallback_chain() {
+    captured_logs();
+    let key = unique_key("gk");
+    let fx = gemini_fx::GeminiFixture::start_with_key(&key);
+    let s = TestServer::start(|c| {
+        point_at(c, "gemini", &fx.base_url, "GEMINI_API_KEY", Some(&key));
+        c.jobs.provider_attempts = 2;
+        c.fallbacks.insert(GEMINI.into(), vec!["local/procedural".into()]);
+        c.fallbacks.insert("gemini/gemini-3.1-flash-image".into(), vec!["openai/gpt-image-1".into()]);
+    });
+    let down = || gemini_fx::Reply::Status { status: 503, retry_after: None };
+    fx.script(vec![down(), down()]);
+    let g = run(&s, json!({"prompt": "a heron", "model": GEMINI, "n": 2}));
+    assert_eq!(g["status"], "succeeded", "{g}");
+    assert_eq!(g["model"], GEMINI);
+    assert_eq!(g["model_used"], "local/procedural");
+    assert_eq!(g["images"].as_array().unwrap().len(), 2);
+    assert!(g["images"].as_array().unwrap().iter().all(|i| i["model"] == "local/procedural"));
+    assert_eq!(g["last_error"]["code"], "provider_error");
+    assert_eq!(fx.hits("/v1beta"), 2, "both attempts were made before falling back");
+
+    // A provider asking to wait longer than retry_max_delay_ms is exhausted at once.
+    fx.script(vec![gemini_fx::Reply::Status { status: 429, retry_after: Some(Duration::from_secs(120)) }]);
+    let g = run(&s, json!({"prompt": "a heron", "model": GEMINI}));
+    assert_eq!(g["model_used"], "local/procedural", "{g}");
+    assert!(g["last_error"]["message"].as_str().unwrap().contains("longer than"), "{g}");
+
+    // When the whole chain is out, the last error is the generation's.
+    fx.script(vec![down(), down()]);
+    let g = run(&s, json!({"prompt": "a heron", "model": "gemini/gemini-3.1-flash-image"}));
+    assert_eq!(g["status"], "failed", "{g}");
+    assert!(g["error"]["message"].as_str().unwrap().contains("needs an API key"), "openai has no key: {g}");
+}
+
+const GPT_IMAGE: &str = "openai/gpt-image-1";
+
+#[test]
+fn openai_generates_edits_with_masks_and_fetches_url_results_safely() {
+    captured_logs();
+    let key = unique_key("sk");
+    let fx = openai_fx::OpenAiFixture::start_with_key(&key);
+    let s = TestServer::start(|c| point_at(c, "openai", &fx.base_url, "OPENAI_API_KEY", Some(&key)));
+
+    let g = run(&s, json!({"prompt": "a red bicycle", "model": GPT_IMAGE, "size": "1536x1024", "quality": "high"}));
+    assert_eq!(g["status"], "succeeded", "{g}");
+    let sent = fx.requests().pop().unwrap();
+    assert_eq!(sent.path, "/v1/images/generations");
+    assert_eq!(sent.header("authorization"), Some(format!("Bearer {key}").as_str()));
+    let body = sent.json();
+    assert_eq!((body["model"].as_str(), body["size"].as_str()), (Some("gpt-image-1"), Some("1536x1024")), "{body}");
+    assert_eq!(body["quality"], "high");
+    assert_eq!((g["width"].as_u64(), g["height"].as_u64()), (Some(1536), Some(1024)));
+
+    // Inpainting: the image and the mask travel as multipart parts.
+    let g = run(
+        &s,
+        json!({"prompt": "add a moon", "model": GPT_IMAGE, "size": "1024x1024",
+               "input_image": {"data": png_base64(64, 64, [10, 10, 80, 255])},
+               "mask": {"data": png_base64(64, 64, [255, 255, 255, 255])}}),
+    );
+    assert_eq!(g["status"], "succeeded", "{g}");
+    let sent = fx.requests().pop().unwrap();
+    assert_eq!(sent.path, "/v1/images/edits");
+    assert!(
+        sent.has_part("image") && sent.has_part("mask"),
+        "{:?}",
+        sent.form.iter().map(|p| &p.name).collect::<Vec<_>>()
+    );
+    let mask = image::load_from_memory(&sent.part("mask").unwrap().data).unwrap().to_rgba8();
+    assert_eq!(mask.get_pixel(0, 0)[3], 0, "white (repaint) became transparent (OpenAI's edit area)");
+    // A mask of another size is refused before anything is queued.
+    let r = s.post_json(
+        "/v1/generations",
+        &json!({"prompt": "x", "model": GPT_IMAGE, "input_image": {"data": png_base64(64, 64, [0, 0, 0, 255])},
+                "mask": {"data": png_base64(32, 32, [255, 255, 255, 255])}}),
+    );
+    assert_eq!(r.problem(422, "validation_error")["errors"][0]["field"], "mask");
+
+    // URL results are downloaded and stored like any image.
+    fx.script(vec![openai_fx::Reply::Url]);
+    let g = run(&s, json!({"prompt": "a kite", "model": GPT_IMAGE}));
+    assert_eq!(g["status"], "succeeded", "{g}");
+    assert!(fx.hits("/files/") >= 1, "the host fetched the image from the provider");
+    assert_eq!(s.download(&g["images"][0]).0.status, 200);
+
+    // A result URL pointing anywhere else (cloud metadata, another local port) is refused.
+    for target in ["http://169.254.169.254/latest/meta-data/iam/security-credentials/", "http://127.0.0.1:9/x.png"] {
+        fx.script(vec![openai_fx::Reply::UrlResult(target.into())]);
+        let g = run(&s, json!({"prompt": "a kite", "model": GPT_IMAGE}));
+        assert_eq!(g["status"], "failed", "{g}");
+        assert_eq!(g["error"]["code"], "provider_error");
+        assert!(g["error"]["message"].as_str().unwrap().contains("refused"), "{g}");
+    }
+
+    // retry-after-ms is honoured; moderation is content_blocked; a bad key is unauthorized_provider.
+    fx.script(vec![openai_fx::Reply::Status { status: 429, retry_after: Some(Duration::from_millis(250)) }]);
+    let g = run(&s, json!({"prompt": "a kite", "model": GPT_IMAGE}));
+    assert_eq!((g["status"].as_str(), g["attempts"].as_i64()), (Some("succeeded"), Some(2)), "{g}");
+    fx.script(vec![openai_fx::Reply::ModerationBlocked]);
+    assert_eq!(run(&s, json!({"prompt": "x", "model": GPT_IMAGE}))["error"]["code"], "content_blocked");
+    fx.script(vec![openai_fx::Reply::Status { status: 400, retry_after: None }]);
+    let g = run(&s, json!({"prompt": "x", "model": GPT_IMAGE}));
+    assert_eq!(g["error"]["code"], "provider_error");
+    assert!(g["error"]["message"].as_str().unwrap().contains("size"), "the provider's param is named: {g}");
+    fx.script(vec![openai_fx::Reply::LocalAiError { status: 500 }, openai_fx::Reply::Success]);
+    assert_eq!(run(&s, json!({"prompt": "x", "model": GPT_IMAGE}))["attempts"], 2, "LocalAI's integer codes parse");
+    let wrong = unique_key("sk-wrong");
+    let r =
+        s.post_json_with("/v1/generations", &[("X-Provider-Key", &wrong)], &json!({"prompt": "x", "model": GPT_IMAGE}));
+    let g = s.poll(r.json()["id"].as_str().unwrap());
+    assert_eq!(g["error"]["code"], "unauthorized_provider", "{g}");
+    assert_key_nowhere(&s, &wrong, &g);
+    assert_key_nowhere(&s, &key, &g);
+}
+
+const FLUX_DEV: &str = "fal/fal-ai/flux/dev";
+
+#[test]
+fn fal_queues_report_progress_cancel_upstream_and_map_errors() {
+    captured_logs();
+    let key = unique_key("fal");
+    let fx = fal_fx::FalFixture::start_with_key(&key);
+    let s = TestServer::start(|c| point_at(c, "fal", &fx.base_url, "FAL_KEY", Some(&key)));
+
+    fx.script(vec![fal_fx::Reply::Progress { queued: 3, running: 3 }]);
+    let g = run(
+        &s,
+        json!({"prompt": "a castle", "model": FLUX_DEV, "size": "landscape_4_3", "seed": 42, "steps": 20,
+                           "guidance_scale": 4.0, "n": 2}),
+    );
+    assert_eq!(g["status"], "succeeded", "{g}");
+    assert_eq!(g["images"].as_array().unwrap().len(), 2);
+    let submit = fx.submissions().pop().unwrap();
+    assert_eq!(submit.header("authorization"), Some(format!("Key {key}").as_str()));
+    let input = submit.json().unwrap();
+    assert_eq!(input["image_size"], "landscape_4_3", "{input}");
+    assert_eq!(
+        (input["seed"].as_i64(), input["num_images"].as_i64(), input["num_inference_steps"].as_i64()),
+        (Some(42), Some(2), Some(20))
+    );
+    assert!(fx.hits("/fal-ai/flux/requests/") >= 7, "status polls, then the result");
+    assert_key_nowhere(&s, &key, &g);
+
+    // img2img goes to the image-to-image endpoint with the input as a data URI.
+    let g = run(
+        &s,
+        json!({"prompt": "as a watercolour", "model": FLUX_DEV, "strength": 0.6,
+                           "input_image": {"data": png_base64(48, 48, [0, 120, 0, 255])}}),
+    );
+    assert_eq!(g["status"], "succeeded", "{g}");
+    let submit = fx.submissions().pop().unwrap();
+    assert!(submit.path.starts_with("/fal-ai/flux/dev/image-to-image"), "{}", submit.path);
+    let input = submit.json().unwrap();
+    assert!(input["image_url"].as_str().unwrap().starts_with("data:image/png;base64,"));
+    assert_eq!(input["strength"].as_f64(), Some(0.6_f32 as f64));
+
+    // Canceling a generation cancels the fal request.
+    fx.script(vec![fal_fx::Reply::Forever]);
+    let created = s.create(json!({"prompt": "forever", "model": FLUX_DEV}));
+    let id = created["id"].as_str().unwrap().to_string();
+    wait_until(&s, &id, "running", |g| {
+        g["status"] == "running" && g["stage"].as_str().is_some_and(|st| st != "claimed" && st != "generating")
+    });
+    let r = s.post_json(&format!("/v1/generations/{id}/cancel"), &json!({}));
+    assert_eq!(r.status, 200);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !fx.canceled() {
+        assert!(Instant::now() < deadline, "fal's cancel_url was never called");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(s.get(&format!("/v1/generations/{id}")).json()["status"], "canceled");
+
+    // Errors: 422 names the field, NSFW results are content_blocked, 429 is retried.
+    fx.script(vec![fal_fx::Reply::Status { status: 422, retry_after: None }]);
+    let g = run(&s, json!({"prompt": "x", "model": FLUX_DEV}));
+    assert_eq!(g["error"]["code"], "provider_error", "{g}");
+    assert!(g["error"]["message"].as_str().unwrap().contains("prompt"), "{g}");
+    fx.script(vec![fal_fx::Reply::Nsfw]);
+    assert_eq!(run(&s, json!({"prompt": "x", "model": FLUX_DEV}))["error"]["code"], "content_blocked");
+    fx.script(vec![fal_fx::Reply::Status { status: 429, retry_after: Some(1) }, fal_fx::Reply::Success]);
+    let g = run(&s, json!({"prompt": "x", "model": FLUX_DEV}));
+    assert_eq!((g["status"].as_str(), g["attempts"].as_i64()), (Some("succeeded"), Some(2)), "{g}");
+
+    // Result URLs elsewhere are refused.
+    fx.script(vec![fal_fx::Reply::UrlResult("http://10.0.0.1/internal.png".into())]);
+    let g = run(&s, json!({"prompt": "x", "model": FLUX_DEV}));
+    assert_eq!(g["status"], "failed", "{g}");
+    assert!(g["error"]["message"].as_str().unwrap().contains("refused"), "{g}");
+}
+
+const FLUX_REPLICATE: &str = "replicate/black-forest-labs/flux-dev";
+
+#[test]
+fn replicate_predictions_wait_poll_cancel_and_fail_clearly() {
+    captured_logs();
+    let key = unique_key("r8");
+    let fx = replicate_fx::ReplicateFixture::start_with_key(&key);
+    let s = TestServer::start(|c| point_at(c, "replicate", &fx.base_url, "REPLICATE_API_TOKEN", Some(&key)));
+
+    fx.script(vec![replicate_fx::Reply::SucceededAtOnce]);
+    let g = run(&s, json!({"prompt": "a lighthouse", "model": FLUX_REPLICATE, "aspect_ratio": "3:2", "seed": 9}));
+    assert_eq!(g["status"], "succeeded", "{g}");
+    let create = fx.creates().pop().unwrap();
+    assert_eq!(create.path, "/v1/models/black-forest-labs/flux-dev/predictions");
+    assert_eq!(create.header("authorization"), Some(format!("Bearer {key}").as_str()));
+    assert!(create.header("prefer").is_some_and(|p| p.starts_with("wait")), "Prefer: wait is sent");
+    let input = &create.json().unwrap()["input"];
+    assert_eq!((input["aspect_ratio"].as_str(), input["seed"].as_i64()), (Some("3:2"), Some(9)), "{input}");
+
+    fx.script(vec![replicate_fx::Reply::Progress { processing: 4 }]);
+    let g = run(&s, json!({"prompt": "a lighthouse", "model": FLUX_REPLICATE}));
+    assert_eq!(g["status"], "succeeded", "{g}");
+    assert!(fx.hits("/v1/predictions/") >= 4, "polled until it succeeded");
+    assert_key_nowhere(&s, &key, &g);
+
+    fx.script(vec![replicate_fx::Reply::Forever]);
+    let created = s.create(json!({"prompt": "forever", "model": FLUX_REPLICATE}));
+    let id = created["id"].as_str().unwrap().to_string();
+    let polls = fx.hits("/v1/predictions/");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while fx.hits("/v1/predictions/") < polls + 2 {
+        assert!(Instant::now() < deadline, "the prediction was never polled");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(s.post_json(&format!("/v1/generations/{id}/cancel"), &json!({})).status, 200);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !fx.canceled() {
+        assert!(Instant::now() < deadline, "Replicate's cancel URL was never called");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+
+    fx.script(vec![replicate_fx::Reply::Nsfw]);
+    assert_eq!(run(&s, json!({"prompt": "x", "model": FLUX_REPLICATE}))["error"]["code"], "content_blocked");
+    // A prediction that failed for a passing reason (out of GPU memory) is tried again.
+    fx.script(vec![replicate_fx::Reply::Failed("CUDA out of memory".into())]);
+    let g = run(&s, json!({"prompt": "x", "model": FLUX_REPLICATE}));
+    assert_eq!((g["status"].as_str(), g["attempts"].as_i64()), (Some("succeeded"), Some(2)), "{g}");
+    assert!(g["last_error"]["message"].as_str().unwrap().contains("CUDA out of memory"), "{g}");
+    fx.script(vec![replicate_fx::Reply::Status { status: 429, retry_after: Some(1) }, replicate_fx::Reply::Success]);
+    let g = run(&s, json!({"prompt": "x", "model": FLUX_REPLICATE}));
+    assert_eq!((g["status"].as_str(), g["attempts"].as_i64()), (Some("succeeded"), Some(2)), "{g}");
+    fx.script(vec![replicate_fx::Reply::Status { status: 401, retry_after: None }]);
+    assert_eq!(run(&s, json!({"prompt": "x", "model": FLUX_REPLICATE}))["error"]["code"], "unauthorized_provider");
+}
