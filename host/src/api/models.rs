@@ -63,6 +63,8 @@ pub struct Model {
     pub max_n: u32,
     /// Request fields it honours.
     pub supported_parameters: Vec<String>,
+    /// JSON schema of the `provider_options` it accepts; null when it takes none.
+    pub options_schema: Option<serde_json::Value>,
     /// Same request and seed give the same image.
     pub deterministic: bool,
     /// Guidance.
@@ -139,6 +141,7 @@ fn to_model(provider: &str, m: &abi::Model, status: ProviderState) -> Model {
             .collect(),
         max_n: m.max_n,
         supported_parameters: m.supported_parameters.clone(),
+        options_schema: serde_json::from_str(&m.options_schema).ok(),
         deterministic: m.deterministic,
         info: ModelInfo {
             what_is: m.info.what_is.clone(),

@@ -208,12 +208,14 @@ impl HttpPolicy {
         Ok(())
     }
 
-    async fn resolve(&self, url: &Url) -> Result<Vec<SocketAddr>, Fail> {
+    async fn resolve(&self, url: &Url, budget: Duration) -> Result<Vec<SocketAddr>, Fail> {
         let host = url.host_str().ok_or_else(|| Fail::Invalid("the URL has no host".into()))?;
         let host = host.trim_start_matches('[').trim_end_matches(']');
         let port = url.port_or_known_default().unwrap_or(443);
-        let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host, port))
+        // Name resolution counts against the call's time budget like the request itself.
+        let addrs: Vec<SocketAddr> = tokio::time::timeout(budget, tokio::net::lookup_host((host, port)))
             .await
+            .map_err(|_| Fail::Timeout(format!("resolving {host} took longer than the time budget")))?
             .map_err(|e| Fail::Transport(format!("cannot resolve {host}: {e}")))?
             .collect();
         if addrs.is_empty() {
@@ -299,7 +301,7 @@ impl HttpPolicy {
         let mut body = request.body;
         for hop in 0..=MAX_REDIRECTS {
             self.check_url(&url)?;
-            let addrs = self.resolve(&url).await?;
+            let addrs = self.resolve(&url, budget.saturating_sub(started.elapsed())).await?;
             let left = budget.saturating_sub(started.elapsed());
             if left.is_zero() {
                 return Err(Fail::Timeout("the call's time budget is used up".into()));

@@ -134,6 +134,9 @@ impl Manifest {
         if !(10..=600_000).contains(&self.limits.timeout_ms) {
             return Err(ManifestError("limits.timeout_ms must be 10..=600000".into()));
         }
+        if !(1..=(1 << 30)).contains(&self.limits.max_response_bytes) {
+            return Err(ManifestError("limits.max_response_bytes must be 1..=1073741824 (1 GiB)".into()));
+        }
         Ok(())
     }
 }
@@ -159,6 +162,7 @@ mod tests {
             (GOOD.replace("x.wasm", "../x.wasm"), "wasm"),
             (GOOD.replace("provider", "teapot"), "teapot"),
             (format!("{GOOD}[limits]\nmemory_mb = 0\n"), "memory_mb"),
+            (format!("{GOOD}[limits]\nmax_response_bytes = 0\n"), "max_response_bytes"),
             (format!("{GOOD}surprise = 1\n"), "surprise"),
         ];
         for (text, word) in cases {
