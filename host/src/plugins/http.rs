@@ -124,6 +124,48 @@ pub struct HttpPolicy {
     /// Any host may be reached (still public addresses only, unless `allow_private_ips`):
     /// for URLs users give (`input_image.url`), where no allowlist can exist.
     pub any_host: bool,
+    /// The plugin's client, built on first use: its connections are pooled across calls, and
+    /// its resolver refuses names that resolve to a non-public address (checked for every new
+    /// connection, so DNS cannot change between the check and the connect).
+    pub client: std::sync::OnceLock<reqwest::Client>,
+}
+
+/// Resolves host names for a plugin's client and refuses private, loopback and link-local
+/// answers unless the operator allows them.
+struct CheckedResolver {
+    allow_private_ips: bool,
+}
+
+/// A name that resolved to an address plugins may not reach.
+#[derive(Debug)]
+struct RefusedAddress(String);
+
+impl std::fmt::Display for RefusedAddress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for RefusedAddress {}
+
+impl reqwest::dns::Resolve for CheckedResolver {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let allow_private_ips = self.allow_private_ips;
+        let host = name.as_str().to_string();
+        Box::pin(async move {
+            let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            if addrs.is_empty() {
+                return Err(format!("{host} has no addresses").into());
+            }
+            if !allow_private_ips && let Some(bad) = addrs.iter().find(|a| !is_public(a.ip())) {
+                return Err(Box::new(RefusedAddress(format!(
+                    "{host} resolves to {}, a private, loopback or link-local address",
+                    bad.ip()
+                ))) as Box<dyn std::error::Error + Send + Sync>);
+            }
+            Ok(Box::new(addrs.into_iter()) as reqwest::dns::Addrs)
+        })
+    }
 }
 
 /// Fetch a URL a user gave (an input image) with the same defences as plugin HTTP: http(s)
@@ -139,6 +181,7 @@ pub async fn fetch_public(url: &str, max_bytes: u64, budget: Duration) -> Result
         max_response_bytes: max_bytes,
         handle: tokio::runtime::Handle::current(),
         any_host: true,
+        client: Default::default(),
     };
     let request =
         wit::Request { method: "GET".into(), url: url.to_string(), headers: Vec::new(), body: None, timeout_ms: None };
@@ -186,6 +229,20 @@ pub fn is_public(ip: IpAddr) -> bool {
 type Fail = wit::HttpError;
 
 impl HttpPolicy {
+    fn client(&self) -> Result<&reqwest::Client, Fail> {
+        if let Some(c) = self.client.get() {
+            return Ok(c);
+        }
+        let built = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .no_proxy()
+            .dns_resolver(Arc::new(CheckedResolver { allow_private_ips: self.allow_private_ips }))
+            .pool_idle_timeout(Duration::from_secs(60))
+            .build()
+            .map_err(|e| Fail::Transport(e.to_string()))?;
+        Ok(self.client.get_or_init(|| built))
+    }
+
     fn check_url(&self, url: &Url) -> Result<(), Fail> {
         if url.scheme() != "http" && url.scheme() != "https" {
             return Err(Fail::Denied(format!("scheme {:?} is not allowed", url.scheme())));
@@ -194,42 +251,26 @@ impl HttpPolicy {
             return Err(Fail::Denied("credentials in URLs are not allowed".into()));
         }
         let origin = origin(url);
-        if self.any_host {
-            return Ok(());
+        if !self.any_host {
+            if !self.asked.iter().any(|p| p.matches(url)) {
+                return Err(Fail::Denied(format!("{origin} is not in the plugin's allowed_outbound_hosts")));
+            }
+            if !self.granted.iter().any(|p| p.matches(url)) {
+                return Err(Fail::Denied(format!(
+                    "{origin} is not granted by the operator ([plugins.<id>] allowed_outbound_hosts)"
+                )));
+            }
         }
-        if !self.asked.iter().any(|p| p.matches(url)) {
-            return Err(Fail::Denied(format!("{origin} is not in the plugin's allowed_outbound_hosts")));
-        }
-        if !self.granted.iter().any(|p| p.matches(url)) {
-            return Err(Fail::Denied(format!(
-                "{origin} is not granted by the operator ([plugins.<id>] allowed_outbound_hosts)"
-            )));
+        // Addresses written as IP literals never reach the resolver: check them here.
+        let literal =
+            url.host_str().and_then(|h| h.trim_start_matches('[').trim_end_matches(']').parse::<IpAddr>().ok());
+        if let Some(ip) = literal
+            && !self.allow_private_ips
+            && !is_public(ip)
+        {
+            return Err(Fail::Denied(format!("{ip} is a private, loopback or link-local address")));
         }
         Ok(())
-    }
-
-    async fn resolve(&self, url: &Url, budget: Duration) -> Result<Vec<SocketAddr>, Fail> {
-        let host = url.host_str().ok_or_else(|| Fail::Invalid("the URL has no host".into()))?;
-        let host = host.trim_start_matches('[').trim_end_matches(']');
-        let port = url.port_or_known_default().unwrap_or(443);
-        // Name resolution counts against the call's time budget like the request itself.
-        let addrs: Vec<SocketAddr> = tokio::time::timeout(budget, tokio::net::lookup_host((host, port)))
-            .await
-            .map_err(|_| Fail::Timeout(format!("resolving {host} took longer than the time budget")))?
-            .map_err(|e| Fail::Transport(format!("cannot resolve {host}: {e}")))?
-            .collect();
-        if addrs.is_empty() {
-            return Err(Fail::Transport(format!("{host} has no addresses")));
-        }
-        if !self.allow_private_ips
-            && let Some(bad) = addrs.iter().find(|a| !is_public(a.ip()))
-        {
-            return Err(Fail::Denied(format!(
-                "{host} resolves to {}, a private, loopback or link-local address",
-                bad.ip()
-            )));
-        }
-        Ok(addrs)
     }
 
     /// Substitute `{{secret:NAME}}` in header values; returns the headers and the names of
@@ -301,20 +342,13 @@ impl HttpPolicy {
         let mut body = request.body;
         for hop in 0..=MAX_REDIRECTS {
             self.check_url(&url)?;
-            let addrs = self.resolve(&url, budget.saturating_sub(started.elapsed())).await?;
             let left = budget.saturating_sub(started.elapsed());
             if left.is_zero() {
                 return Err(Fail::Timeout("the call's time budget is used up".into()));
             }
-            let host = url.host_str().unwrap_or_default().trim_start_matches('[').trim_end_matches(']').to_string();
-            let client = reqwest::Client::builder()
-                .redirect(reqwest::redirect::Policy::none())
-                .no_proxy()
-                .resolve_to_addrs(&host, &addrs)
-                .timeout(left)
-                .build()
-                .map_err(|e| Fail::Transport(e.to_string()))?;
-            let mut rb = client.request(method.clone(), url.clone()).headers(headers.clone());
+            let client = self.client()?;
+            // The timeout covers name resolution, connecting, and reading the whole body.
+            let mut rb = client.request(method.clone(), url.clone()).headers(headers.clone()).timeout(left);
             if let Some(b) = &body {
                 rb = rb.body(b.clone());
             }
@@ -386,6 +420,13 @@ pub fn describe_error(e: &Fail) -> String {
 }
 
 fn describe(e: &reqwest::Error, url: &Url) -> Fail {
+    let mut source = std::error::Error::source(e);
+    while let Some(cause) = source {
+        if let Some(refused) = cause.downcast_ref::<RefusedAddress>() {
+            return Fail::Denied(refused.0.clone());
+        }
+        source = cause.source();
+    }
     if e.is_timeout() {
         Fail::Timeout(format!("{} did not answer in time", origin(url)))
     } else {
@@ -506,6 +547,7 @@ mod tests {
             max_response_bytes: 1024,
             handle: tokio::runtime::Handle::current(),
             any_host: false,
+            client: Default::default(),
         };
         let pairs = vec![("authorization".to_string(), "Bearer {{secret:KEY}}/{{secret:OTHER}}".to_string())];
         let (map, secret_headers) = policy.headers(&pairs, None).unwrap();

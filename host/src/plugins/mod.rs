@@ -769,6 +769,7 @@ impl Registry {
                 max_response_bytes: manifest.limits.max_response_bytes,
                 handle,
                 any_host: false,
+                client: Default::default(),
             })),
             effective,
         ))

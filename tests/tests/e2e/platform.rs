@@ -254,11 +254,16 @@ fn provider_http_is_host_mediated_with_secrets_substituted() {
 fn provider_http_refuses_loopback_forbidden_and_ungranted_hosts() {
     let (url, _seen) = fixture_http_server("x");
     // Loopback is refused unless the operator allows private addresses.
-    let strict = probe_server(false, &["http://127.0.0.1:*"]);
+    let strict = probe_server(false, &["http://127.0.0.1:*", "http://localhost:*"]);
     let g = probe(&strict, "probe/fetch", &url);
     assert_eq!(g["status"], "failed");
     assert_eq!(g["error"]["code"], "provider_error");
     assert!(g["error"]["message"].as_str().unwrap().contains("loopback"), "{g}");
+    // The same through a name: the client's resolver refuses what it resolves to.
+    let by_name = url.replace("127.0.0.1", "localhost");
+    let g = probe(&strict, "probe/fetch", &by_name);
+    assert_eq!(g["status"], "failed");
+    assert!(g["error"]["message"].as_str().unwrap().contains("localhost resolves to"), "{g}");
     // A host the manifest does not ask for.
     let g = probe(&strict, "probe/fetch", "http://169.254.169.254/latest/meta-data");
     assert!(g["error"]["message"].as_str().unwrap().contains("allowed_outbound_hosts"), "{g}");

@@ -355,6 +355,37 @@ fn openai_generates_edits_with_masks_and_fetches_url_results_safely() {
     );
     assert_eq!(r.problem(422, "validation_error")["errors"][0]["field"], "mask");
 
+    // An input image may be one of the caller's images; a URL must be public.
+    let local = run(&s, json!({"prompt": "a pebble", "width": 96, "height": 96}));
+    let own = local["images"][0]["id"].as_str().unwrap();
+    let g = run(&s, json!({"prompt": "gild it", "model": GPT_IMAGE, "input_image": {"image_id": own}}));
+    assert_eq!(g["status"], "succeeded", "{g}");
+    let sent = fx.requests().pop().unwrap();
+    let uploaded = image::load_from_memory(&sent.part("image").unwrap().data).unwrap();
+    assert_eq!((uploaded.width(), uploaded.height()), (96, 96));
+    for (source, field) in [
+        (json!({"url": "http://127.0.0.1:9/x.png"}), "input_image.url"),
+        (json!({"url": "http://169.254.169.254/latest/meta-data/"}), "input_image.url"),
+        (json!({"url": "file:///etc/passwd"}), "input_image.url"),
+        (json!({"image_id": "img_nobody"}), "input_image.image_id"),
+        (json!({"data": "%%% not base64"}), "input_image.data"),
+        (json!({"data": "aGVsbG8="}), "input_image"),
+        (json!({"url": "https://example.com/a.png", "data": "aGVsbG8="}), "input_image"),
+    ] {
+        let r = s.post_json("/v1/generations", &json!({"prompt": "x", "model": GPT_IMAGE, "input_image": source}));
+        let problem = r.problem(422, "validation_error");
+        assert_eq!(problem["errors"][0]["field"], field, "{problem}");
+    }
+    let r = s.post_json(
+        "/v1/generations",
+        &json!({"prompt": "x", "input_image": {"data": png_base64(8, 8, [0, 0, 0, 255])}}),
+    );
+    assert_eq!(
+        r.problem(422, "validation_error")["errors"][0]["field"],
+        "input_image",
+        "local/procedural draws from text only"
+    );
+
     // URL results are downloaded and stored like any image.
     fx.script(vec![openai_fx::Reply::Url]);
     let g = run(&s, json!({"prompt": "a kite", "model": GPT_IMAGE}));
