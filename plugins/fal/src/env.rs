@@ -13,6 +13,9 @@ pub trait Env {
     fn progress(&mut self, fraction: f32, stage: &str);
     /// Wait between two status polls.
     fn sleep_ms(&mut self, ms: u32);
+    /// The URL fal should call back when the job is done (`fal_webhook`), when the operator
+    /// enabled callbacks for this plugin.
+    fn callback_url(&mut self) -> Option<String>;
 }
 
 /// The real host: `http.fetch`, `http.set-cancel`, `progress.report`, and waits between polls
@@ -36,5 +39,9 @@ impl Env for HostEnv {
         // Waiting in the host (not a WASI sleep) lets a canceled generation stop within 20 ms
         // and a verified provider callback end the wait at once.
         let _ = http::await_callback(ms);
+    }
+
+    fn callback_url(&mut self) -> Option<String> {
+        http::callback_url()
     }
 }

@@ -12,7 +12,7 @@ use serde_json::Value;
 use crate::catalogue;
 use crate::env::Env;
 use crate::settings::Settings;
-use crate::util::{same_origin, short, valid_endpoint_id};
+use crate::util::{percent_encode, same_origin, short, valid_endpoint_id};
 use crate::wire::{self, Status};
 
 /// Failed status polls in a row before the call gives up.
@@ -50,7 +50,13 @@ pub fn generate(
 
     env.progress(0.02, "submitting");
     let body = serde_json::to_vec(&Value::Object(submission.body)).map_err(|e| PluginError::Internal(e.to_string()))?;
-    let url = format!("{}/{}", settings.base_url, submission.endpoint);
+    let mut url = format!("{}/{}", settings.base_url, submission.endpoint);
+    // With callbacks on, fal POSTs to the host when the job is done, which ends the wait
+    // between polls early; polling stays the source of truth.
+    if let Some(callback) = env.callback_url() {
+        url.push_str("?fal_webhook=");
+        url.push_str(&percent_encode(&callback));
+    }
     let answer = env.fetch(&request("POST", &url, Some(body), timeout)).map_err(fetch_error)?;
     if !answer.is_success() {
         return Err(wire::error_from_response(&answer));
@@ -150,6 +156,7 @@ mod tests {
         cancels: Vec<Option<Request>>,
         stages: Vec<(f32, String)>,
         sleeps: u32,
+        callback: Option<String>,
     }
 
     impl Script {
@@ -172,6 +179,9 @@ mod tests {
         }
         fn sleep_ms(&mut self, _ms: u32) {
             self.sleeps += 1;
+        }
+        fn callback_url(&mut self) -> Option<String> {
+            self.callback.clone()
         }
     }
 
@@ -223,6 +233,26 @@ mod tests {
         let stages: Vec<&str> = env.stages.iter().map(|(_, s)| s.as_str()).collect();
         assert_eq!(stages, ["submitting", "queued (position 1)", "step 14/28", "fetching result", "done"]);
         assert_eq!(env.sleeps, 2);
+    }
+
+    #[test]
+    fn callback_url_goes_in_fal_webhook_and_polling_stays() {
+        let mut env =
+            Script { callback: Some("https://easel.example/v1/callbacks/fal/gen_01ABC".into()), ..Script::default() }
+                .answer(200, &queued())
+                .answer(202, r#"{"status":"IN_PROGRESS","logs":[]}"#)
+                .answer(200, r#"{"status":"COMPLETED"}"#)
+                .answer(200, r#"{"images":[{"url":"http://127.0.0.1:4000/files/x.png"}]}"#);
+        generate(&mut env, &settings(), &crate::wire::tests::request("fal-ai/flux/dev")).unwrap();
+        assert_eq!(
+            env.sent[0].url,
+            format!(
+                "{BASE}/fal-ai/flux/dev?fal_webhook=https%3A%2F%2Feasel.example%2Fv1%2Fcallbacks%2Ffal%2Fgen_01ABC"
+            )
+        );
+        assert_eq!(env.sent[1].url, format!("{BASE}/fal-ai/flux/requests/r1/status?logs=1"));
+        assert_eq!(env.sent.len(), 4);
+        assert_eq!(env.sleeps, 1);
     }
 
     #[test]

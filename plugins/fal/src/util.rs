@@ -33,6 +33,20 @@ pub fn same_origin(url: &str, base: &str, what: &str) -> Result<(), PluginError>
     }
 }
 
+/// `text` percent-encoded for a query parameter value: everything but RFC 3986's unreserved
+/// characters (`A-Z a-z 0-9 - . _ ~`) becomes `%XX`.
+pub fn percent_encode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() * 3);
+    for b in text.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
 /// A PNG as a `data:` URI (fal accepts data URIs for every file input).
 pub fn png_data_uri(image: &Image) -> Result<String, PluginError> {
     let png = easel_plugin_sdk::image::encode_png(image).map_err(PluginError::InvalidInput)?;
@@ -98,6 +112,15 @@ mod tests {
         assert_eq!(origin("/relative"), None);
         assert!(same_origin("http://127.0.0.1:1/a", "http://127.0.0.1:1", "status_url").is_ok());
         assert!(same_origin("http://127.0.0.2:1/a", "http://127.0.0.1:1", "status_url").is_err());
+    }
+
+    #[test]
+    fn percent_encoding() {
+        assert_eq!(
+            percent_encode("http://127.0.0.1:8080/v1/callbacks/fal/gen_01H?x=1&y=é"),
+            "http%3A%2F%2F127.0.0.1%3A8080%2Fv1%2Fcallbacks%2Ffal%2Fgen_01H%3Fx%3D1%26y%3D%C3%A9"
+        );
+        assert_eq!(percent_encode("a-b.c_d~e"), "a-b.c_d~e");
     }
 
     #[test]
