@@ -10,12 +10,18 @@
 //!
 //! Settings (`[plugins.fal] config`): `base_url` (default `https://queue.fal.run`), `models`
 //! (comma-separated endpoint ids replacing the catalogue; unknown ids get a generic mapping),
-//! `poll_interval_ms` (default 1000), `request_timeout_ms` (default 60000).
+//! `poll_interval_ms` (default 1000), `request_timeout_ms` (default 60000), `jwks_url` (default
+//! `https://rest.alpha.fal.ai/.well-known/jwks.json`).
 //! Secret: `FAL_KEY`, sent as `Authorization: Key {{secret:FAL_KEY}}` and substituted by the host.
 //!
 //! Results are image URLs on fal's CDN (`*.fal.media`), returned as `ImageData::Url` for the
 //! host to fetch. Images fal's safety checker flags (`has_nsfw_concepts`) fail the call with
 //! `content-blocked`.
+//!
+//! Webhooks: when the operator sets `[plugins.fal] callbacks = true`, submissions carry
+//! `?fal_webhook={public_url}/v1/callbacks/fal/{generation id}`. fal POSTs there when the job is
+//! done; [`webhook`] verifies the ED25519 signature against fal's JWKS and an authentic callback
+//! ends the wait before the next status poll. Polling stays the source of truth and the fallback.
 
 #![warn(missing_docs)]
 
@@ -24,8 +30,10 @@ pub mod env;
 pub mod queue;
 pub mod settings;
 pub mod util;
+pub mod webhook;
 pub mod wire;
 
+use easel_plugin_sdk::host::{Level, log};
 use easel_plugin_sdk::provider::*;
 
 /// The `fal` provider.
@@ -40,6 +48,29 @@ impl Provider for Fal {
 
     fn generate(request: GenerateRequest) -> Result<GenerateResponse, PluginError> {
         queue::generate(&mut env::HostEnv, &settings::Settings::from_host(), &request)
+    }
+
+    fn handle_callback(callback: Callback) -> Result<bool, PluginError> {
+        let settings = settings::Settings::from_host();
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_err(|_| PluginError::Internal("the clock is before 1970".into()))?
+            .as_secs();
+        let verdict = webhook::handle(
+            &callback.headers,
+            &callback.body,
+            now,
+            &settings.jwks_url,
+            settings.request_timeout_ms,
+            easel_plugin_sdk::http::fetch,
+        )?;
+        match verdict {
+            Ok(()) => Ok(true),
+            Err(reason) => {
+                log(Level::Warn, &format!("refused a fal webhook for {}: {reason}", callback.generation_id));
+                Ok(false)
+            }
+        }
     }
 }
 

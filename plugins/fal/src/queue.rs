@@ -188,7 +188,13 @@ mod tests {
     const BASE: &str = "http://127.0.0.1:4000";
 
     fn settings() -> Settings {
-        Settings { base_url: BASE.into(), models: None, poll_interval_ms: 10, request_timeout_ms: 5000 }
+        Settings {
+            base_url: BASE.into(),
+            models: None,
+            poll_interval_ms: 10,
+            request_timeout_ms: 5000,
+            jwks_url: crate::settings::DEFAULT_JWKS_URL.into(),
+        }
     }
 
     fn queued() -> String {

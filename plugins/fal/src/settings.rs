@@ -3,6 +3,9 @@
 /// Default origin of fal's queue API.
 pub const DEFAULT_BASE_URL: &str = "https://queue.fal.run";
 
+/// Default location of the public keys fal signs webhooks with.
+pub const DEFAULT_JWKS_URL: &str = "https://rest.alpha.fal.ai/.well-known/jwks.json";
+
 /// Settings with their defaults applied.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Settings {
@@ -14,6 +17,8 @@ pub struct Settings {
     pub poll_interval_ms: u32,
     /// Time limit of each HTTP call, in milliseconds.
     pub request_timeout_ms: u32,
+    /// Where fal's webhook-signing public keys (a JWKS) are fetched from.
+    pub jwks_url: String,
 }
 
 impl Settings {
@@ -26,6 +31,10 @@ impl Settings {
             .map(|v| v.trim().trim_end_matches('/').to_string())
             .filter(|v| !v.is_empty())
             .unwrap_or_else(|| DEFAULT_BASE_URL.to_string());
+        let jwks_url = get("jwks_url")
+            .map(|v| v.trim().to_string())
+            .filter(|v| !v.is_empty())
+            .unwrap_or_else(|| DEFAULT_JWKS_URL.to_string());
         let models = get("models")
             .map(|v| v.split(',').map(str::trim).filter(|m| !m.is_empty()).map(str::to_string).collect::<Vec<_>>());
         Self {
@@ -33,6 +42,7 @@ impl Settings {
             models: models.filter(|m| !m.is_empty()),
             poll_interval_ms: number("poll_interval_ms", 1000, 10, 60_000),
             request_timeout_ms: number("request_timeout_ms", 60_000, 1_000, 600_000),
+            jwks_url,
         }
     }
 
@@ -59,6 +69,7 @@ mod tests {
         assert_eq!(s.models, None);
         assert_eq!(s.poll_interval_ms, 1000);
         assert_eq!(s.request_timeout_ms, 60_000);
+        assert_eq!(s.jwks_url, DEFAULT_JWKS_URL);
     }
 
     #[test]
@@ -68,7 +79,9 @@ mod tests {
             ("models", " fal-ai/flux/dev, ,fal-ai/custom/app "),
             ("poll_interval_ms", "1"),
             ("request_timeout_ms", "oops"),
+            ("jwks_url", " http://127.0.0.1:9000/.well-known/jwks.json "),
         ]);
+        assert_eq!(s.jwks_url, "http://127.0.0.1:9000/.well-known/jwks.json");
         assert_eq!(s.base_url, "http://127.0.0.1:9000");
         assert_eq!(s.models, Some(vec!["fal-ai/flux/dev".to_string(), "fal-ai/custom/app".to_string()]));
         assert_eq!(s.poll_interval_ms, 10);
