@@ -370,7 +370,15 @@ impl Default for PluginsConfig {
         let grants = BTreeMap::from([
             ("gemini".to_string(), grant(&["https://generativelanguage.googleapis.com"])),
             ("openai".to_string(), grant(&["https://api.openai.com", "https://*.blob.core.windows.net"])),
-            ("fal".to_string(), grant(&["https://queue.fal.run", "https://*.fal.media", "https://fal.media"])),
+            (
+                "fal".to_string(),
+                grant(&[
+                    "https://queue.fal.run",
+                    "https://*.fal.media",
+                    "https://fal.media",
+                    "https://rest.alpha.fal.ai",
+                ]),
+            ),
             (
                 "replicate".to_string(),
                 grant(&["https://api.replicate.com", "https://replicate.delivery", "https://*.replicate.delivery"]),
