@@ -11,11 +11,27 @@
 //! - `PUT /{owner}/{app}/requests/{id}/cancel` answers 202 `{"status":"CANCELLATION_REQUESTED"}`
 //!   (400 `{"status":"ALREADY_COMPLETED"}` once completed);
 //! - `GET /files/{name}` (and `/images/{name}`) serves the result images: real PNGs, at the
-//!   requested size when both sides are at most 256 pixels, else scaled to 64 pixels on the long side.
+//!   requested size when both sides are at most 256 pixels, else scaled to 64 pixels on the long side;
+//! - `GET /.well-known/jwks.json` serves the fixture's webhook-signing public key as fal's JWKS
+//!   (`{"keys":[{"kty":"OKP","crv":"Ed25519","x":…}]}`; Ed25519 key from [`WEBHOOK_SEED`]).
+//!
+//! Webhooks: a submission with `?fal_webhook=URL` (percent-encoded) gets a webhook
+//! [`FalFixture::set_webhook_delay`] after it was accepted (default [`DEFAULT_WEBHOOK_DELAY`]):
+//! the job completes at that moment (its next status poll answers `COMPLETED`, whatever the
+//! script said, unless it completed earlier), then the fixture POSTs fal's webhook body
+//! `{"request_id","gateway_request_id","status":"OK","payload":{…result…},"error":null}` (`"ERROR"`,
+//! the error and the error body for [`Reply::ResultError`]) to URL with fal's signed headers
+//! (`x-fal-webhook-request-id`, `-user-id`, `-timestamp`, `-signature`: hex ED25519 over
+//! `request_id\nuser_id\ntimestamp\nhex(sha256(body))`), and records the HTTP status it got
+//! ([`FalFixture::webhook_deliveries`]). Jobs that never complete ([`Reply::Forever`]) or were
+//! canceled get no webhook. [`Reply::SlowWithWebhook`] stays `IN_PROGRESS` for [`SLOW_FOR`]
+//! unless its webhook completes it; [`FalFixture::forge_webhook`] sends a webhook signed with
+//! another key.
 //!
 //! Every queue request must carry `Authorization: Key <key>` (the fixture's [`FalFixture::key`]);
 //! otherwise the answer is fal's 401 `{"detail":"No user found for Key ID and Secret"}`. File
-//! downloads need no key (fal's CDN is public). Every request is recorded, including refused ones.
+//! downloads and the JWKS need no key (public at fal too). Every request is recorded, including
+//! refused ones.
 
 #![allow(dead_code)]
 
@@ -23,7 +39,12 @@ use std::collections::{HashMap, VecDeque};
 use std::io::Cursor;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use base64::Engine as _;
+use ed25519_dalek::{Signer as _, SigningKey};
+use sha2::{Digest as _, Sha256};
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
 use poem::http::StatusCode;
 use poem::listener::TcpAcceptor;
@@ -32,6 +53,23 @@ use serde_json::{Value, json};
 
 /// The key [`FalFixture::start`] expects.
 pub const DEFAULT_KEY: &str = "fal-test-key:0123456789abcdef";
+
+/// Seed of the Ed25519 key the fixture signs webhooks with (its public half is served at
+/// `/.well-known/jwks.json`).
+pub const WEBHOOK_SEED: [u8; 32] = [0x5a; 32];
+
+/// Seed of the key [`FalFixture::forge_webhook`] signs with (not in the JWKS).
+pub const FORGER_SEED: [u8; 32] = [0x66; 32];
+
+/// The `x-fal-webhook-user-id` the fixture sends.
+pub const WEBHOOK_USER_ID: &str = "fixture-user-0001";
+
+/// How long after a submission its webhook is sent, unless changed with
+/// [`FalFixture::set_webhook_delay`].
+pub const DEFAULT_WEBHOOK_DELAY: Duration = Duration::from_millis(200);
+
+/// How long a [`Reply::SlowWithWebhook`] job stays `IN_PROGRESS` when no webhook completes it.
+pub const SLOW_FOR: Duration = Duration::from_secs(60);
 
 /// Size of the [`Reply::Oversized`] result body (above the plugin's 32 MiB `max_response_bytes`).
 pub const OVERSIZED_BYTES: usize = 40 << 20;
@@ -81,6 +119,10 @@ pub enum Reply {
     Hang(Duration),
     /// The job stays `IN_PROGRESS` forever (until canceled: then it completes with an error).
     Forever,
+    /// The job stays `IN_PROGRESS` (logs `"still running"`) for [`SLOW_FOR`] after submission,
+    /// then completes with the PNG result; when the submission carried `fal_webhook`, it
+    /// completes as soon as the webhook is sent instead.
+    SlowWithWebhook,
 }
 
 /// One request the fixture received.
@@ -117,6 +159,11 @@ struct Job {
     running_total: u32,
     completed: bool,
     canceled: bool,
+    submitted_at: Instant,
+    /// `fal_webhook` of the submission, decoded.
+    webhook: Option<String>,
+    /// Set when the webhook is sent: the next status poll answers `COMPLETED`.
+    released: bool,
 }
 
 #[derive(Default)]
@@ -127,6 +174,8 @@ struct Inner {
     files: HashMap<String, Vec<u8>>,
     next_id: u64,
     cancels: Vec<String>,
+    webhook_delay: Option<Duration>,
+    deliveries: Vec<u16>,
 }
 
 struct Shared {
@@ -213,6 +262,59 @@ impl FalFixture {
     pub fn canceled_ids(&self) -> Vec<String> {
         self.shared.inner.lock().unwrap().cancels.clone()
     }
+
+    /// `{base_url}/.well-known/jwks.json`: the plugin's `jwks_url`.
+    pub fn jwks_url(&self) -> String {
+        format!("{}/.well-known/jwks.json", self.base_url)
+    }
+
+    /// Send webhooks this long after their submission (default [`DEFAULT_WEBHOOK_DELAY`]).
+    pub fn set_webhook_delay(&self, delay: Duration) {
+        self.shared.inner.lock().unwrap().webhook_delay = Some(delay);
+    }
+
+    /// The decoded `fal_webhook` of each submission that had one, in order.
+    pub fn webhook_urls(&self) -> Vec<String> {
+        self.submissions().iter().filter_map(|r| query_param(&r.path, "fal_webhook")).collect()
+    }
+
+    /// The HTTP status each webhook the fixture sent got, in order of delivery (0 when the
+    /// connection failed).
+    pub fn webhook_deliveries(&self) -> Vec<u16> {
+        self.shared.inner.lock().unwrap().deliveries.clone()
+    }
+
+    /// POST a forged webhook to `url` (a generation's callback URL) and return the HTTP status
+    /// it got (0 when the connection failed): a well-formed, fresh fal webhook about the job
+    /// submitted with this `fal_webhook` (or a made-up request id), signed with [`FORGER_SEED`],
+    /// a key that is not in the JWKS. The job itself is left alone. Not recorded in
+    /// [`FalFixture::webhook_deliveries`].
+    pub fn forge_webhook(&self, url: &str) -> u16 {
+        let request_id = {
+            let inner = self.shared.inner.lock().unwrap();
+            let mut ids: Vec<&String> =
+                inner.jobs.iter().filter(|(_, j)| j.webhook.as_deref() == Some(url)).map(|(id, _)| id).collect();
+            ids.sort();
+            ids.last().map_or_else(|| "00000000-f0f0-4e57-9a00-000000000000".to_string(), |id| id.to_string())
+        };
+        let body = json!({
+            "request_id": request_id,
+            "gateway_request_id": request_id,
+            "status": "OK",
+            "payload": {"images": [], "seed": 1},
+            "error": null,
+        })
+        .to_string();
+        let headers = signed_headers(&SigningKey::from_bytes(&FORGER_SEED), &request_id, body.as_bytes());
+        let url = url.to_string();
+        // A runtime of its own, so this works from plain and async tests alike.
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("forge runtime");
+            runtime.block_on(post(&url, &headers, body.as_bytes()))
+        })
+        .join()
+        .expect("forge thread")
+    }
 }
 
 impl Drop for FalFixture {
@@ -281,6 +383,9 @@ async fn handle(shared: Arc<Shared>, mut req: Request) -> Response {
     });
 
     let segments: Vec<&str> = path.trim_start_matches('/').split('/').filter(|s| !s.is_empty()).collect();
+    if method == "GET" && path == "/.well-known/jwks.json" {
+        return json_response(200, &jwks(), None);
+    }
     if method == "GET" && segments.len() == 2 && (segments[0] == "files" || segments[0] == "images") {
         return match shared.inner.lock().unwrap().files.get(segments[1]) {
             Some(png) => raw_response(200, "image/png", png.clone()),
@@ -301,12 +406,13 @@ async fn handle(shared: Arc<Shared>, mut req: Request) -> Response {
         };
     }
     if method == "POST" && segments.len() >= 2 {
-        return submit(&shared, &segments, &body).await;
+        let webhook = req.uri().query().and_then(|q| query_param(&format!("?{q}"), "fal_webhook"));
+        return submit(&shared, &segments, &body, webhook).await;
     }
     json_response(404, &error_body(404), None)
 }
 
-async fn submit(shared: &Shared, segments: &[&str], body: &[u8]) -> Response {
+async fn submit(shared: &Arc<Shared>, segments: &[&str], body: &[u8], webhook: Option<String>) -> Response {
     let reply = shared.inner.lock().unwrap().script.pop_front().unwrap_or(Reply::Success);
     let reply = match reply {
         Reply::Hang(delay) => {
@@ -321,6 +427,7 @@ async fn submit(shared: &Shared, segments: &[&str], body: &[u8]) -> Response {
     let (queued, running) = match &reply {
         Reply::Progress { queued, running } => (*queued, *running),
         Reply::Forever => (0, u32::MAX),
+        Reply::SlowWithWebhook => (0, 0),
         _ => (1, 1),
     };
     let mut inner = shared.inner.lock().unwrap();
@@ -337,8 +444,15 @@ async fn submit(shared: &Shared, segments: &[&str], body: &[u8]) -> Response {
             running_total: running,
             completed: false,
             canceled: false,
+            submitted_at: Instant::now(),
+            webhook: webhook.clone(),
+            released: false,
         },
     );
+    if let Some(url) = webhook {
+        let delay = inner.webhook_delay.unwrap_or(DEFAULT_WEBHOOK_DELAY);
+        tokio::spawn(deliver_webhook(Arc::clone(shared), id.clone(), url, delay));
+    }
     let request_url = format!("{}/{app_root}/requests/{id}", shared.base_url);
     json_response(
         200,
@@ -373,26 +487,30 @@ fn status(shared: &Shared, id: &str) -> Response {
             None,
         );
     }
-    if job.queued_left > 0 {
-        job.queued_left -= 1;
-        return json_response(
-            202,
-            &json!({"status": "IN_QUEUE", "queue_position": job.queued_left, "logs": null}),
-            None,
-        );
-    }
-    if matches!(job.reply, Reply::Forever) {
-        return json_response(
-            202,
-            &json!({"status": "IN_PROGRESS", "logs": [log("Loading model"), log("still running")]}),
-            None,
-        );
-    }
-    if job.running_left > 0 {
-        let step = job.running_total - job.running_left + 1;
-        job.running_left -= 1;
-        let logs = json!([log("Loading model"), log(&format!("step {step}/{}", job.running_total))]);
-        return json_response(202, &json!({"status": "IN_PROGRESS", "logs": logs}), None);
+    // A job whose webhook was sent is done, whatever the script said.
+    if !job.released {
+        if job.queued_left > 0 {
+            job.queued_left -= 1;
+            return json_response(
+                202,
+                &json!({"status": "IN_QUEUE", "queue_position": job.queued_left, "logs": null}),
+                None,
+            );
+        }
+        let slow = matches!(job.reply, Reply::SlowWithWebhook) && job.submitted_at.elapsed() < SLOW_FOR;
+        if slow || matches!(job.reply, Reply::Forever) {
+            return json_response(
+                202,
+                &json!({"status": "IN_PROGRESS", "logs": [log("Loading model"), log("still running")]}),
+                None,
+            );
+        }
+        if job.running_left > 0 {
+            let step = job.running_total - job.running_left + 1;
+            job.running_left -= 1;
+            let logs = json!([log("Loading model"), log(&format!("step {step}/{}", job.running_total))]);
+            return json_response(202, &json!({"status": "IN_PROGRESS", "logs": logs}), None);
+        }
     }
     job.completed = true;
     let mut answer = json!({"status": "COMPLETED", "logs": [log("Loading model"), log("done")], "metrics": {"inference_time": 0.42}});
@@ -462,10 +580,27 @@ fn result(shared: &Shared, id: &str) -> Response {
     if !job.completed {
         return json_response(400, &json!({"detail": "Request is still in progress"}), None);
     }
+    match result_body(shared, &mut inner, id) {
+        ResultBody::Json(status, body) => json_response(status, &body, None),
+        ResultBody::Raw(bytes) => raw_response(200, "application/json", bytes),
+    }
+}
+
+/// What `GET response_url` answers for a completed job.
+enum ResultBody {
+    /// HTTP status and JSON body.
+    Json(u16, Value),
+    /// A 200 whose body is not JSON.
+    Raw(Vec<u8>),
+}
+
+/// The result of job `id` (which exists), its PNGs stored under `/files/`.
+fn result_body(shared: &Shared, inner: &mut Inner, id: &str) -> ResultBody {
+    let job = &inner.jobs[id];
     let reply = job.reply.clone();
     let input = job.input.clone();
     match &reply {
-        Reply::Malformed => return raw_response(200, "application/json", br#"{"images":[{"url":"#.to_vec()),
+        Reply::Malformed => return ResultBody::Raw(br#"{"images":[{"url":"#.to_vec()),
         Reply::ResultError { status, detail } => {
             let kind = if detail.to_ascii_lowercase().contains("content") {
                 "content_policy_violation"
@@ -477,7 +612,7 @@ fn result(shared: &Shared, id: &str) -> Response {
             } else {
                 json!({"detail": detail})
             };
-            return json_response(*status, &body, None);
+            return ResultBody::Json(*status, body);
         }
         _ => {}
     }
@@ -509,7 +644,7 @@ fn result(shared: &Shared, id: &str) -> Response {
     if matches!(reply, Reply::Oversized) {
         answer["padding"] = "x".repeat(OVERSIZED_BYTES).into();
     }
-    json_response(200, &answer, None)
+    ResultBody::Json(200, answer)
 }
 
 fn cancel(shared: &Shared, id: &str) -> Response {
@@ -523,4 +658,116 @@ fn cancel(shared: &Shared, id: &str) -> Response {
     }
     job.canceled = true;
     json_response(202, &json!({"status": "CANCELLATION_REQUESTED"}), None)
+}
+
+/// fal's JWKS with the fixture's webhook key.
+fn jwks() -> Value {
+    let public = SigningKey::from_bytes(&WEBHOOK_SEED).verifying_key().to_bytes();
+    let x = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(public);
+    json!({"keys": [{"kty": "OKP", "crv": "Ed25519", "x": x, "kid": "fal-fixture", "use": "sig", "alg": "EdDSA"}]})
+}
+
+/// fal's webhook headers for `body`, signed by `key` now.
+fn signed_headers(key: &SigningKey, request_id: &str, body: &[u8]) -> Vec<(String, String)> {
+    let timestamp = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()).to_string();
+    let message = format!("{request_id}\n{WEBHOOK_USER_ID}\n{timestamp}\n{}", hex::encode(Sha256::digest(body)));
+    let signature = hex::encode(key.sign(message.as_bytes()).to_bytes());
+    vec![
+        ("content-type".into(), "application/json".into()),
+        ("x-fal-webhook-request-id".into(), request_id.into()),
+        ("x-fal-webhook-user-id".into(), WEBHOOK_USER_ID.into()),
+        ("x-fal-webhook-timestamp".into(), timestamp),
+        ("x-fal-webhook-signature".into(), signature),
+    ]
+}
+
+/// After `delay`, complete job `id` and POST its signed webhook to `url`, recording the status.
+async fn deliver_webhook(shared: Arc<Shared>, id: String, url: String, delay: Duration) {
+    tokio::time::sleep(delay).await;
+    let Some(body) = complete_for_webhook(&shared, &id) else { return };
+    let headers = signed_headers(&SigningKey::from_bytes(&WEBHOOK_SEED), &id, body.as_bytes());
+    let status = post(&url, &headers, body.as_bytes()).await;
+    shared.inner.lock().unwrap().deliveries.push(status);
+}
+
+/// Complete job `id` (unless canceled or [`Reply::Forever`]) and return its webhook body.
+fn complete_for_webhook(shared: &Shared, id: &str) -> Option<String> {
+    let mut inner = shared.inner.lock().unwrap();
+    let job = inner.jobs.get_mut(id)?;
+    if job.canceled || matches!(job.reply, Reply::Forever) {
+        return None;
+    }
+    job.released = true;
+    let oversized = matches!(job.reply, Reply::Oversized);
+    let mut body = json!({"request_id": id, "gateway_request_id": id, "status": "OK", "payload": null, "error": null});
+    if oversized {
+        body["payload_error"] = "Response payload is too large".into();
+        return Some(body.to_string());
+    }
+    match result_body(shared, &mut inner, id) {
+        ResultBody::Json(200, payload) => body["payload"] = payload,
+        ResultBody::Json(status, payload) => {
+            body["status"] = "ERROR".into();
+            body["error"] = format!("Invalid status code: {status}").into();
+            body["payload"] = payload;
+        }
+        ResultBody::Raw(_) => body["payload_error"] = "Response payload is not valid JSON".into(),
+    }
+    Some(body.to_string())
+}
+
+/// A minimal HTTP/1.1 `POST` to an `http://host[:port]/path` URL (`Connection: close`): the
+/// response's status code, or 0 when there was no readable answer within 30 s.
+async fn post(url: &str, headers: &[(String, String)], body: &[u8]) -> u16 {
+    let Some(rest) = url.strip_prefix("http://") else { return 0 };
+    let (authority, path) = match rest.find('/') {
+        Some(i) => (&rest[..i], &rest[i..]),
+        None => (rest, "/"),
+    };
+    let address = if authority.contains(':') { authority.to_string() } else { format!("{authority}:80") };
+    let exchange = async {
+        let mut stream = tokio::net::TcpStream::connect(&address).await?;
+        let mut head = format!("POST {path} HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\n");
+        for (name, value) in headers {
+            head.push_str(&format!("{name}: {value}\r\n"));
+        }
+        head.push_str(&format!("Content-Length: {}\r\n\r\n", body.len()));
+        stream.write_all(head.as_bytes()).await?;
+        stream.write_all(body).await?;
+        stream.flush().await?;
+        let mut answer = Vec::new();
+        stream.read_to_end(&mut answer).await?;
+        Ok::<_, std::io::Error>(answer)
+    };
+    let Ok(Ok(answer)) = tokio::time::timeout(Duration::from_secs(30), exchange).await else { return 0 };
+    // "HTTP/1.1 202 Accepted"
+    let line = answer.split(|&b| b == b'\n').next().unwrap_or_default();
+    String::from_utf8_lossy(line).split_whitespace().nth(1).and_then(|code| code.parse().ok()).unwrap_or(0)
+}
+
+/// The percent-decoded value of `name` in the query of `path_and_query` (`+` is a space).
+fn query_param(path_and_query: &str, name: &str) -> Option<String> {
+    let query = path_and_query.split_once('?')?.1;
+    let raw = query.split('&').find_map(|pair| pair.strip_prefix(name)?.strip_prefix('='))?;
+    let bytes = raw.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let escaped = (bytes[i] == b'%')
+            .then(|| bytes.get(i + 1..i + 3))
+            .flatten()
+            .filter(|hex| hex.iter().all(u8::is_ascii_hexdigit))
+            .and_then(|hex| u8::from_str_radix(std::str::from_utf8(hex).ok()?, 16).ok());
+        match (escaped, bytes[i]) {
+            (Some(b), _) => {
+                out.push(b);
+                i += 3;
+                continue;
+            }
+            (None, b'+') => out.push(b' '),
+            (None, b) => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8(out).ok()
 }
