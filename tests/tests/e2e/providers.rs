@@ -552,3 +552,51 @@ fn replicate_predictions_wait_poll_cancel_and_fail_clearly() {
     fx.script(vec![replicate_fx::Reply::Status { status: 401, retry_after: None }]);
     assert_eq!(run(&s, json!({"prompt": "x", "model": FLUX_REPLICATE}))["error"]["code"], "unauthorized_provider");
 }
+
+#[test]
+fn fal_webhooks_wake_the_job_and_forgeries_are_refused() {
+    captured_logs();
+    let key = unique_key("fal");
+    let fx = fal_fx::FalFixture::start_with_key(&key);
+    // The callback URL is built from public_url, so the port is chosen before the start.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let s = TestServer::start(|c| {
+        point_at(c, "fal", &fx.base_url, "FAL_KEY", Some(&key));
+        let grant = c.plugins.grants.get_mut("fal").unwrap();
+        grant.callbacks = true;
+        grant.config.insert("jwks_url".into(), fx.jwks_url());
+        // Polls 30 s apart: only the webhook can make this quick.
+        grant.config.insert("poll_interval_ms".into(), "30000".into());
+        c.listen = format!("127.0.0.1:{port}").parse().unwrap();
+        c.public_url = format!("http://127.0.0.1:{port}");
+    });
+
+    fx.script(vec![fal_fx::Reply::SlowWithWebhook]);
+    let started = Instant::now();
+    let g = run(&s, json!({"prompt": "a harbour", "model": FLUX_DEV}));
+    assert_eq!(g["status"], "succeeded", "{g}");
+    assert!(started.elapsed() < Duration::from_secs(15), "the verified webhook woke the job: {:?}", started.elapsed());
+    let id = g["id"].as_str().unwrap();
+    assert_eq!(fx.webhook_urls(), vec![format!("http://127.0.0.1:{port}/v1/callbacks/fal/{id}")]);
+    assert_eq!(fx.webhook_deliveries(), vec![202]);
+
+    // A webhook signed with a key fal does not publish is refused, and changes nothing.
+    fx.script(vec![fal_fx::Reply::Forever]);
+    let created = s.create(json!({"prompt": "forever", "model": FLUX_DEV}));
+    let id = created["id"].as_str().unwrap().to_string();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while fx.webhook_urls().len() < 2 {
+        assert!(Instant::now() < deadline, "the second job was never submitted");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let url = fx.webhook_urls().pop().unwrap();
+    assert_eq!(fx.forge_webhook(&url), 401);
+    assert_eq!(s.get(&format!("/v1/generations/{id}")).json()["status"], "running");
+    assert_eq!(s.post_json(&format!("/v1/generations/{id}/cancel"), &json!({})).status, 200);
+
+    // Callbacks for what is not running here, or for a plugin that takes none, are 404.
+    let r = s.post_json(&format!("/v1/callbacks/fal/{id}"), &json!({"request_id": "x"}));
+    r.problem(404, "not_found");
+    let r = s.post_json("/v1/callbacks/gemini/gen_01aaaaaaaaaaaaaaaaaaaaaaaa", &json!({}));
+    r.problem(404, "not_found");
+}
