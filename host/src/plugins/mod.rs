@@ -750,9 +750,11 @@ impl Registry {
             .collect();
         // Names match without regard to case: `EASEL_PLUGINS__X__SECRETS__API_KEY` arrives
         // lower-cased from the environment. Each is stored under the manifest's spelling.
+        // An empty value (an unset variable interpolated by Compose) is no key at all.
         let secrets = grant
             .secrets
             .iter()
+            .filter(|(_, v)| !v.expose().trim().is_empty())
             .filter_map(|(k, v)| {
                 let declared = manifest.permissions.secrets.iter().find(|d| d.eq_ignore_ascii_case(k))?;
                 Some((declared.clone(), v.clone()))

@@ -257,6 +257,12 @@ pub fn error_for(response: &Response) -> PluginError {
             "401 {label}: the server refused the API key (set OPENAI_API_KEY or send X-Provider-Key)"
         )),
         403 => PluginError::Unauthorized(format!("403 {label}: {message}")),
+        // Out of credit or over the monthly budget: waiting will not help, so ask for an hour,
+        // which the host reads as "exhausted" and hands the job to its fallback at once.
+        429 if named_code == Some("insufficient_quota") => PluginError::Retryable(RetryHint {
+            message: format!("429 {label}: {message}"),
+            retry_after_ms: Some(3_600_000),
+        }),
         408 | 409 | 425 | 429 | 500..=599 => PluginError::Retryable(RetryHint {
             message: format!("{status} {label}: {message}"),
             retry_after_ms: response.retry_after_ms(),
@@ -459,6 +465,11 @@ mod tests {
         );
         assert!(matches!(error_for(&response(502, &[], "<html>Bad gateway</html>")), PluginError::Retryable(_)));
         assert!(matches!(error_for(&response(409, &[], "{}")), PluginError::Retryable(_)));
+        let quota = r#"{"error":{"message":"You exceeded your current quota.","type":"insufficient_quota","param":null,"code":"insufficient_quota"}}"#;
+        assert!(
+            matches!(error_for(&response(429, &[], quota)), PluginError::Retryable(h) if h.retry_after_ms == Some(3_600_000)),
+            "an exhausted quota goes straight to the fallback"
+        );
     }
 
     #[test]

@@ -72,6 +72,8 @@ fn models_of_remote_providers_are_listed_with_their_key_state() {
             .or_default()
             .secrets
             .insert("GEMINI_API_KEY".into(), Secret::new("gk-configured-1234"));
+        // An unset variable interpolated by Compose arrives empty: no key.
+        c.plugins.grants.entry("openai".into()).or_default().secrets.insert("OPENAI_API_KEY".into(), Secret::new(""));
     });
     let models = s.get("/v1/models").json();
     let by_id = |id: &str| models["items"].as_array().unwrap().iter().find(|m| m["id"] == id).cloned();
