@@ -57,13 +57,14 @@ pub fn await_callback(timeout_ms: u32) -> bool {
 }
 
 /// Turn a failed fetch into the plugin error the host understands: timeouts and transport
-/// failures are retried by the host, refusals and bad requests are not.
+/// failures are retried by the host; refusals, oversized answers and bad requests are not.
 pub fn fetch_error(e: HttpError) -> PluginError {
     match e {
         HttpError::Timeout(m) => PluginError::Timeout(m),
         HttpError::Transport(m) => PluginError::Http(m),
         HttpError::Denied(m) => PluginError::Denied(m),
-        HttpError::TooLarge(m) => PluginError::Http(format!("response too large: {m}")),
+        // The same request would get the same answer: not worth a retry.
+        HttpError::TooLarge(m) => PluginError::Denied(format!("response too large: {m}")),
         HttpError::Invalid(m) => PluginError::Internal(m),
     }
 }

@@ -66,9 +66,11 @@ impl CallbacksApi {
         let target = app.plugins.catalog().plugins.get(plugin.0.as_str()).cloned();
         let Some(target) = target.filter(|p| p.takes_callbacks()) else { return Err(not_found().into()) };
         // Only a generation still in progress with this provider (as its model or a fallback).
-        let uses_plugin = format!("\"{}/", target.manifest.id);
+        let of_plugin = |m: &str| m.split_once('/').is_some_and(|(p, _)| p == target.manifest.id);
         let running = app.db.get_generation(&generation_id.0).await?.filter(|g| {
-            matches!(g.status.as_str(), "queued" | "running" | "retrying") && g.request_json.contains(&uses_plugin)
+            matches!(g.status.as_str(), "queued" | "running" | "retrying")
+                && serde_json::from_str::<crate::service::generations::GenerationSpec>(&g.request_json)
+                    .is_ok_and(|spec| of_plugin(&spec.model) || spec.fallbacks.iter().any(|m| of_plugin(m)))
         });
         if running.is_none() {
             return Err(not_found().into());

@@ -244,8 +244,12 @@ async fn authorize<E: Endpoint>(next: E, mut req: Request, app: App) -> poem::Re
     }
     let mut headers = Vec::new();
     // Probes and docs are never counted: a load balancer's health checks must not use up (or
-    // be refused by) the anonymous tier's hourly requests.
-    let uncounted = matches!(template.as_str(), "/health" | "/ready" | "/openapi.json" | "/docs");
+    // be refused by) the anonymous tier's hourly requests. Nor are providers calling back (a
+    // few provider addresses deliver everyone's webhooks; each is verified by its plugin).
+    let uncounted = matches!(
+        template.as_str(),
+        "/health" | "/ready" | "/openapi.json" | "/docs" | "/v1/callbacks/{plugin}/{generation_id}"
+    );
     if let Some(limit) = crate::auth::tier(&app.config, &principal.tier).requests_per_hour
         && !uncounted
     {

@@ -216,7 +216,7 @@ macro_rules! shared_generation_db {
                 retry: &$crate::db::Retry<'_>,
             ) -> $crate::error::AppResult<bool> {
                 let r = sqlx::query(
-                    "UPDATE generations SET status = 'retrying', stage = $1, retries = retries + 1, \
+                    "UPDATE generations SET status = 'retrying', stage = $1, retries = retries + 1, progress = 5, \
                        last_error_code = $2, last_error_message = $3 \
                      WHERE id = $4 AND lease_owner = $5 AND status IN ('running', 'retrying')",
                 )

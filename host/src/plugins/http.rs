@@ -215,11 +215,22 @@ pub fn is_public(ip: IpAddr) -> bool {
                 return is_public(IpAddr::V4(v4));
             }
             let s = v6.segments();
+            // IPv4 addresses carried inside IPv6: IPv4-compatible (::a.b.c.d) and 6to4
+            // (2002:aabb:ccdd::/48) are judged by the IPv4 address they carry.
+            if s[..6] == [0; 6] && !v6.is_loopback() && !v6.is_unspecified() {
+                let [a, b] = [s[6].to_be_bytes(), s[7].to_be_bytes()];
+                return is_public(IpAddr::V4(std::net::Ipv4Addr::new(a[0], a[1], b[0], b[1])));
+            }
+            if s[0] == 0x2002 {
+                let [a, b] = [s[1].to_be_bytes(), s[2].to_be_bytes()];
+                return is_public(IpAddr::V4(std::net::Ipv4Addr::new(a[0], a[1], b[0], b[1])));
+            }
             !(v6.is_loopback()
                 || v6.is_unspecified()
                 || v6.is_multicast()
                 || (s[0] & 0xfe00) == 0xfc00
                 || (s[0] & 0xffc0) == 0xfe80
+                || (s[0] & 0xffc0) == 0xfec0
                 || (s[0] == 0x2001 && s[1] == 0x0db8)
                 || (s[0] == 0x64 && s[1] == 0xff9b))
         }
@@ -251,6 +262,9 @@ impl HttpPolicy {
             return Err(Fail::Denied("credentials in URLs are not allowed".into()));
         }
         let origin = origin(url);
+        if self.any_host && !matches!(url.port_or_known_default(), Some(80 | 443)) {
+            return Err(Fail::Denied(format!("{origin}: only the standard ports 80 and 443 are fetched")));
+        }
         if !self.any_host {
             if !self.asked.iter().any(|p| p.matches(url)) {
                 return Err(Fail::Denied(format!("{origin} is not in the plugin's allowed_outbound_hosts")));
@@ -510,6 +524,10 @@ impl wit::Host for HostState {
             return;
         }
         *self.ctx.cancel.lock().unwrap_or_else(|e| e.into_inner()) = request;
+        // Registered after the caller gave up (the drop guard already looked): send it now.
+        if self.ctx.abandoned() {
+            send_registered_cancel(&self.ctx);
+        }
     }
 }
 
@@ -576,11 +594,16 @@ mod tests {
             "fd00::1",
             "::ffff:127.0.0.1",
             "::ffff:10.0.0.1",
+            "::127.0.0.1",
+            "2002:7f00:1::1",
+            "2002:a00:1::",
+            "fec0::1",
+            "64:ff9b:1::a00:1",
             "224.0.0.1",
         ] {
             assert!(!is_public(ip.parse().unwrap()), "{ip}");
         }
-        for ip in ["8.8.8.8", "1.1.1.1", "2606:4700::1111", "142.250.1.1"] {
+        for ip in ["8.8.8.8", "1.1.1.1", "2606:4700::1111", "142.250.1.1", "2002:808:808::1"] {
             assert!(is_public(ip.parse().unwrap()), "{ip}");
         }
     }

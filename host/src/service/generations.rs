@@ -659,7 +659,14 @@ impl App {
             (None, _) => None,
         };
         let id = new_id("gen");
-        let stored_inputs = self.store_inputs(principal, &id, sources).await?;
+        let stored_inputs = match self.store_inputs(principal, &id, sources).await {
+            Ok(keys) => keys,
+            Err(e) => {
+                // The image may be stored already when the mask is refused.
+                self.remove_inputs(&id).await;
+                return Err(e);
+            }
+        };
         spec.input_image_key = stored_inputs.first().cloned();
         spec.mask_key = stored_inputs.get(1).cloned();
         let now = now_ms();

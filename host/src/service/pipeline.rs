@@ -155,7 +155,10 @@ impl App {
                 "the job was interrupted {} times (its worker stopped or crashed); giving up",
                 job.attempts - 1
             );
-            self.finish(worker, &job.id, Outcome::Failed { code: "internal_error".into(), message }, &timings).await;
+            if self.finish(worker, &job.id, Outcome::Failed { code: "internal_error".into(), message }, &timings).await
+            {
+                self.remove_inputs(&job.id).await;
+            }
             return;
         }
         self.publish(&job.id, "running", 0.0, "claimed");
@@ -440,6 +443,12 @@ impl App {
             (spec.draw_width, spec.draw_height)
         };
         use abi::ModelKind;
+        if is_fallback && !spec.loras.is_empty() && !described.supported_parameters.iter().any(|p| p == "loras") {
+            return Err(unavailable(format!("model {model} does not take LoRAs")));
+        }
+        if input_image.is_none() && !described.kinds.contains(&ModelKind::TextToImage) {
+            return Err(unavailable(format!("model {model} needs an input image")));
+        }
         if mask.is_some() && !described.kinds.contains(&ModelKind::Inpainting) {
             return Err(unavailable(format!("model {model} does not do inpainting")));
         }
@@ -507,7 +516,13 @@ impl App {
                 CallError::Plugin { kind: "http" | "timeout", .. } => Some(None),
                 _ => None,
             };
+            // The plugin's whole time ran out (a queue that never got to the job): another
+            // call would wait as long again, but the next model of the chain may serve.
+            let exhausted_now = matches!(error, CallError::Timeout(_));
             let failure = JobFailure::from(error).scrubbed(&secrets);
+            if exhausted_now {
+                return Err(Attempt::Exhausted(failure));
+            }
             let Some(hint) = retry_after else { return Err(Attempt::Final(failure)) };
             if attempt == jobs.provider_attempts {
                 return Err(Attempt::Exhausted(failure));
@@ -525,9 +540,12 @@ impl App {
             );
             tracing::warn!(attempt, code = failure.code.as_str(), message = %failure.message, ?delay, "provider failed; retrying");
             let retry = Retry { stage: &stage, code: failure.code.as_str(), message: &failure.message };
-            if !matches!(self.db.set_retrying(id, worker, &retry).await, Ok(true)) {
+            match self.db.set_retrying(id, worker, &retry).await {
+                Ok(true) => {}
                 // Canceled or taken over: the job's runner stops this future anyway.
-                return Err(Attempt::Final(failure));
+                Ok(false) => return Err(Attempt::Final(failure)),
+                // The lease is still ours; the status is only late. Retry all the same.
+                Err(e) => tracing::warn!(error = ?e, "recording the retry failed"),
             }
             self.publish(id, "retrying", 5.0, &stage);
             tokio::time::sleep(delay).await;

@@ -70,7 +70,12 @@ pub fn generate(
 
     env.set_cancel(Some(&request("PUT", &queued.cancel_url, None, timeout)));
     let result = wait_and_fetch(env, settings, req, &submission.endpoint, &queued);
-    env.set_cancel(None);
+    // On failure the request may still be running (polling gave up): leave the cancel
+    // registered so the host stops it before any retry submits another paid job. Canceling a
+    // finished request is harmless (fal answers ALREADY_COMPLETED).
+    if result.is_ok() {
+        env.set_cancel(None);
+    }
     result
 }
 
@@ -289,7 +294,8 @@ mod tests {
             .answer(422, r#"{"detail":[{"loc":["body","image_size"],"msg":"bad size","type":"value_error"}]}"#);
         let err = generate(&mut env, &settings(), &crate::wire::tests::request("fal-ai/flux/dev")).unwrap_err();
         assert!(matches!(err, PluginError::InvalidInput(ref m) if m.contains("image_size: bad size")), "{err:?}");
-        assert!(env.cancels.last().unwrap().is_none());
+        // Left registered: the host sends it (fal answers ALREADY_COMPLETED for a finished job).
+        assert!(env.cancels.last().unwrap().is_some());
 
         let mut env = Script::default()
             .answer(200, &queued())

@@ -68,7 +68,11 @@ pub fn generate(
         same_origin(&cancel_url, base, "urls.cancel")?;
         env.set_cancel(Some(&request("POST", &cancel_url, None, settings.request_timeout_ms)));
         let polled = poll(env, settings, &get_url, prediction);
-        env.set_cancel(None);
+        // When polling gave up, the prediction may still run: the host sends the registered
+        // cancel before any retry creates another one.
+        if polled.is_ok() {
+            env.set_cancel(None);
+        }
         prediction = polled?;
     }
 

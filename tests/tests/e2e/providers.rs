@@ -238,10 +238,15 @@ fn gemini_draws_edits_and_maps_its_errors() {
     assert!(retrying["stage"].as_str().unwrap().starts_with("retrying in"), "{retrying}");
     assert_eq!(s.poll(id)["status"], "succeeded");
 
-    // Malformed JSON and a body over the plugin's limit are transport failures: retried.
-    fx.script(vec![gemini_fx::Reply::Malformed, gemini_fx::Reply::Oversized, gemini_fx::Reply::Success]);
+    // Malformed JSON is a transport failure: retried. A body over the plugin's limit would be
+    // as large again: failed at once.
+    fx.script(vec![gemini_fx::Reply::Malformed, gemini_fx::Reply::Success]);
     let g = run(&s, json!({"prompt": "a owl", "model": GEMINI}));
-    assert_eq!((g["status"].as_str(), g["attempts"].as_i64()), (Some("succeeded"), Some(3)), "{g}");
+    assert_eq!((g["status"].as_str(), g["attempts"].as_i64()), (Some("succeeded"), Some(2)), "{g}");
+    fx.script(vec![gemini_fx::Reply::Oversized]);
+    let g = run(&s, json!({"prompt": "a owl", "model": GEMINI}));
+    assert_eq!((g["status"].as_str(), g["attempts"].as_i64()), (Some("failed"), Some(1)), "{g}");
+    assert!(g["error"]["message"].as_str().unwrap().contains("too large"), "{g}");
 
     // A provider that does not answer in time (request_timeout_ms = 2000) is retried.
     fx.script(vec![gemini_fx::Reply::Hang(Duration::from_millis(2600)), gemini_fx::Reply::Success]);
