@@ -31,6 +31,9 @@ use crate::config::Secret;
 /// A plugin's HTTP request as the ABI carries it.
 pub type WitRequest = wit::Request;
 
+/// Why a fetch gave no response, as the ABI carries it.
+pub type HttpFailure = wit::HttpError;
+
 /// Time allowed for a cancel request sent on a canceled generation's behalf.
 const CANCEL_BUDGET: Duration = Duration::from_secs(10);
 

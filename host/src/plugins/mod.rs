@@ -96,6 +96,15 @@ pub struct LoadFailure {
     pub previous_serving: bool,
 }
 
+/// Why downloading a provider's result URL failed.
+#[derive(Debug, Clone)]
+pub struct DownloadError {
+    /// Trying again could help (timeout, connection failure, 408/429/5xx).
+    pub transient: bool,
+    /// What happened, naming the origin (never a key: none is sent).
+    pub message: String,
+}
+
 /// Why a plugin call failed.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum CallError {
@@ -346,11 +355,13 @@ impl Plugin {
 
     /// Download an image URL a provider returned, under this plugin's HTTP rules (allowed
     /// hosts, no private addresses unless granted, `max_response_bytes`), with no secret and
-    /// within `budget`. Returns the body of a 2xx answer.
-    pub async fn download(&self, url: &str, budget: std::time::Duration) -> Result<Vec<u8>, String> {
-        let policy = self.call.http.clone().ok_or("this plugin may not make HTTP requests")?;
+    /// within `budget`. Returns the body of a 2xx answer, or why not and whether trying again
+    /// could help (timeouts, connection failures, 408/429/5xx).
+    pub async fn download(&self, url: &str, budget: std::time::Duration) -> Result<Vec<u8>, DownloadError> {
+        let refused = |message: String| DownloadError { transient: false, message };
+        let policy = self.call.http.clone().ok_or_else(|| refused("this plugin may not make HTTP requests".into()))?;
         if url.contains("{{") {
-            return Err("image URLs may not carry secrets".into());
+            return Err(refused("image URLs may not carry secrets".into()));
         }
         let request = http::WitRequest {
             method: "GET".into(),
@@ -359,9 +370,15 @@ impl Plugin {
             body: None,
             timeout_ms: None,
         };
-        let response = policy.execute(request, budget, None).await.map_err(|e| http::describe_error(&e))?;
+        let response = policy.execute(request, budget, None).await.map_err(|e| DownloadError {
+            transient: matches!(e, http::HttpFailure::Timeout(_) | http::HttpFailure::Transport(_)),
+            message: http::describe_error(&e),
+        })?;
         if !(200..300).contains(&response.status) {
-            return Err(format!("downloading the image answered HTTP {}", response.status));
+            return Err(DownloadError {
+                transient: matches!(response.status, 408 | 429 | 500..=599),
+                message: format!("downloading the image answered HTTP {}", response.status),
+            });
         }
         Ok(response.body)
     }

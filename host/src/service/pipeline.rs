@@ -553,12 +553,28 @@ impl App {
         unreachable!("the loop returns on its last attempt")
     }
 
-    /// Fetch an image URL a provider returned, under that provider's HTTP rules.
+    /// Fetch an image URL a provider returned, under that provider's HTTP rules. The image is
+    /// already paid for, so a passing failure (timeout, connection, 408/429/5xx) is tried
+    /// again twice, 0.5 s and 1 s later.
     async fn download_result(&self, plugin: &crate::plugins::Plugin, url: &str) -> Result<Vec<u8>, JobFailure> {
-        plugin.download(url, Duration::from_secs(60)).await.map_err(|m| {
-            // The message names the URL's origin, never a key (no secret is sent with it).
-            JobFailure::new(ErrorCode::ProviderError, format!("the provider's image URL could not be used: {m}"))
-        })
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match plugin.download(url, Duration::from_secs(60)).await {
+                Ok(bytes) => return Ok(bytes),
+                Err(e) if e.transient && attempt < 3 => {
+                    tracing::warn!(attempt, error = %e.message, "downloading a provider's image failed; trying again");
+                    tokio::time::sleep(Duration::from_millis(500 * attempt)).await;
+                }
+                // The message names the URL's origin, never a key (no secret is sent with it).
+                Err(e) => {
+                    return Err(JobFailure::new(
+                        ErrorCode::ProviderError,
+                        format!("the provider's image URL could not be used: {}", e.message),
+                    ));
+                }
+            }
+        }
     }
 
     /// Read the stored input image and mask of an img2img / inpainting job.

@@ -61,6 +61,7 @@ impl Provider for Fal {
             &callback.body,
             now,
             &settings.jwks_url,
+            settings.webhook_user_id.as_deref(),
             settings.request_timeout_ms,
             easel_plugin_sdk::http::fetch,
         )?;

@@ -199,6 +199,7 @@ mod tests {
             poll_interval_ms: 10,
             request_timeout_ms: 5000,
             jwks_url: crate::settings::DEFAULT_JWKS_URL.into(),
+            webhook_user_id: None,
         }
     }
 

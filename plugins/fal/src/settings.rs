@@ -19,6 +19,8 @@ pub struct Settings {
     pub request_timeout_ms: u32,
     /// Where fal's webhook-signing public keys (a JWKS) are fetched from.
     pub jwks_url: String,
+    /// The operator's fal user id: webhooks signed for another account are refused.
+    pub webhook_user_id: Option<String>,
 }
 
 impl Settings {
@@ -43,6 +45,7 @@ impl Settings {
             poll_interval_ms: number("poll_interval_ms", 1000, 10, 60_000),
             request_timeout_ms: number("request_timeout_ms", 60_000, 1_000, 600_000),
             jwks_url,
+            webhook_user_id: get("webhook_user_id").map(|v| v.trim().to_string()).filter(|v| !v.is_empty()),
         }
     }
 

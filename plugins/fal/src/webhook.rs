@@ -129,11 +129,15 @@ pub fn verify(headers: &[(String, String)], body: &[u8], now_secs: u64, jwks: &[
 
 /// Verify a callback, fetching the JWKS from `jwks_url` through `fetch` only when the cheap
 /// checks pass. `Ok(Err(reason))` is a refusal; `Err` means the keys could not be fetched.
+///
+/// `user_id`, when the operator set `webhook_user_id`, must be the signed user id: fal signs
+/// every customer's webhooks with the same keys, so this binds them to the operator's account.
 pub fn handle(
     headers: &[(String, String)],
     body: &[u8],
     now_secs: u64,
     jwks_url: &str,
+    user_id: Option<&str>,
     timeout_ms: u32,
     fetch: impl FnOnce(&Request) -> Result<Response, HttpError>,
 ) -> Result<Result<(), Refusal>, PluginError> {
@@ -141,6 +145,11 @@ pub fn handle(
         Ok(signed) => signed,
         Err(reason) => return Ok(Err(reason)),
     };
+    if let Some(expected) = user_id
+        && header(headers, USER_ID).map(str::trim) != Ok(expected)
+    {
+        return Ok(Err(format!("{USER_ID} is not the configured webhook_user_id")));
+    }
     let request = Request {
         method: "GET".into(),
         url: jwks_url.into(),
@@ -294,7 +303,7 @@ mod tests {
 
         let headers = signed_headers(&fal, "req-1", NOW, BODY);
         let mut asked = None;
-        let verdict = handle(&headers, BODY.as_bytes(), NOW, url, 5000, |r| {
+        let verdict = handle(&headers, BODY.as_bytes(), NOW, url, None, 5000, |r| {
             asked = Some(r.clone());
             answer(200, jwks(&[&fal]))
         });
@@ -304,13 +313,20 @@ mod tests {
         assert!(asked.headers.iter().all(|(k, _)| k != "authorization"), "no key goes to the JWKS");
 
         let old = signed_headers(&fal, "req-1", NOW - 3600, BODY);
-        let verdict = handle(&old, BODY.as_bytes(), NOW, url, 5000, |_| panic!("no fetch for a stale callback"));
+        let verdict = handle(&old, BODY.as_bytes(), NOW, url, None, 5000, |_| panic!("no fetch for a stale callback"));
         assert!(verdict.unwrap().is_err());
 
-        let verdict = handle(&headers, BODY.as_bytes(), NOW, url, 5000, |_| answer(503, vec![]));
+        let verdict = handle(&headers, BODY.as_bytes(), NOW, url, None, 5000, |_| answer(503, vec![]));
         assert!(matches!(verdict, Err(PluginError::Retryable(_))), "{verdict:?}");
         let verdict =
-            handle(&headers, BODY.as_bytes(), NOW, url, 5000, |_| Err(HttpError::Denied("not allowed".into())));
+            handle(&headers, BODY.as_bytes(), NOW, url, None, 5000, |_| Err(HttpError::Denied("not allowed".into())));
         assert!(matches!(verdict, Err(PluginError::Denied(_))), "{verdict:?}");
+
+        // Bound to the operator's account: another user id is refused before any fetch.
+        let user = header(&headers, USER_ID).unwrap().to_string();
+        let verdict = handle(&headers, BODY.as_bytes(), NOW, url, Some("someone-else"), 5000, |_| panic!("no fetch"));
+        assert!(verdict.unwrap().is_err());
+        let verdict = handle(&headers, BODY.as_bytes(), NOW, url, Some(&user), 5000, |_| answer(200, jwks(&[&fal])));
+        assert_eq!(verdict.unwrap(), Ok(()));
     }
 }

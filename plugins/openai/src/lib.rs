@@ -445,10 +445,11 @@ mod tests {
             matches!(generate_with(&request("gpt-image-1", 2, 1024, 1024), &settings(&[]), &mut io), Err(PluginError::Http(m)) if m.contains("1 images for n = 2"))
         );
 
+        // An answer over the limit would be as large again: not worth a retry.
         let mut io = Script::new(vec![Err(HttpError::TooLarge("over 64 MiB".into()))]);
         assert!(matches!(
             generate_with(&request("gpt-image-1", 1, 1024, 1024), &settings(&[]), &mut io),
-            Err(PluginError::Http(_))
+            Err(PluginError::Denied(m)) if m.contains("too large")
         ));
     }
 }

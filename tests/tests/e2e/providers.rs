@@ -572,6 +572,7 @@ fn fal_webhooks_wake_the_job_and_forgeries_are_refused() {
         let grant = c.plugins.grants.get_mut("fal").unwrap();
         grant.callbacks = true;
         grant.config.insert("jwks_url".into(), fx.jwks_url());
+        grant.config.insert("webhook_user_id".into(), fal_fx::WEBHOOK_USER_ID.into());
         // Polls 30 s apart: only the webhook can make this quick.
         grant.config.insert("poll_interval_ms".into(), "30000".into());
         c.listen = format!("127.0.0.1:{port}").parse().unwrap();
