@@ -176,8 +176,20 @@ impl App {
                 }
             }
         };
+        // The request is read once, here: the job runs it, and its end uses the model (metrics)
+        // and whether inputs were stored.
+        let spec = serde_json::from_str::<GenerationSpec>(&job.request_json)
+            .map_err(|e| JobFailure::new(ErrorCode::InternalError, format!("unreadable job request: {e}")));
+        let (model, has_inputs) =
+            spec.as_ref().map_or((String::new(), false), |s| (s.model.clone(), s.input_image_key.is_some()));
+        let run = async {
+            match spec {
+                Ok(spec) => self.execute(worker, &job, spec, &mut timings).await,
+                Err(f) => Err(f),
+            }
+        };
         let result = tokio::select! {
-            r = self.execute(worker, &job, &mut timings) => Some(r),
+            r = run => Some(r),
             _ = canceled => None,
             _ = lost_rx => None,
         };
@@ -206,14 +218,10 @@ impl App {
         if !recorded || status == "failed" {
             self.remove_unowned_files(&job.id).await;
         }
-        if recorded && job.request_json.contains("\"input_image_key\":\"") {
+        if recorded && has_inputs {
             self.remove_inputs(&job.id).await;
         }
         if recorded {
-            let model = serde_json::from_str::<serde_json::Value>(&job.request_json)
-                .ok()
-                .and_then(|v| v["model"].as_str().map(str::to_string))
-                .unwrap_or_default();
             let metrics = &crate::metrics::METRICS;
             metrics.generations_finished.with_label_values(&[model.as_str(), status]).inc();
             metrics.generation_duration.with_label_values(&[status]).observe(started.elapsed().as_secs_f64());
@@ -310,10 +318,9 @@ impl App {
         &self,
         worker: &str,
         job: &ClaimedJob,
+        spec: GenerationSpec,
         timings: &mut BTreeMap<&'static str, u64>,
     ) -> Result<(Vec<ImageRow>, String, String), JobFailure> {
-        let spec: GenerationSpec = serde_json::from_str(&job.request_json)
-            .map_err(|e| JobFailure::new(ErrorCode::InternalError, format!("unreadable job request: {e}")))?;
         let caller_key = self.caller_keys.lock().unwrap_or_else(|e| e.into_inner()).remove(&job.id).map(|(k, _)| k);
         if spec.uses_caller_key && caller_key.is_none() {
             return Err(JobFailure::new(
