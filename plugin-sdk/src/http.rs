@@ -56,6 +56,37 @@ pub fn await_callback(timeout_ms: u32) -> bool {
     wit::await_callback(timeout_ms)
 }
 
+/// `scheme://host[:port]` of an absolute http(s) URL, lowercased, without a default port;
+/// `None` for anything else (relative URLs, other schemes, user-info in the authority).
+pub fn origin(url: &str) -> Option<String> {
+    let (scheme, rest) = url.split_once("://")?;
+    let scheme = scheme.to_ascii_lowercase();
+    if scheme != "http" && scheme != "https" {
+        return None;
+    }
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    if authority.is_empty() || authority.contains('@') {
+        return None;
+    }
+    let authority = authority.to_ascii_lowercase();
+    let default_port = if scheme == "https" { ":443" } else { ":80" };
+    let authority = authority.strip_suffix(default_port).unwrap_or(&authority);
+    Some(format!("{scheme}://{authority}"))
+}
+
+/// Accept a URL the upstream handed back (a status, result or cancel URL, named `what`) only on
+/// the origin of `base`: the host would not send the key anywhere else, and another origin
+/// means a confused or hostile upstream. The refusal is final (`Denied`), never retried.
+pub fn same_origin(url: &str, base: &str, what: &str) -> Result<(), PluginError> {
+    match (origin(url), origin(base)) {
+        (Some(a), Some(b)) if a == b => Ok(()),
+        _ => Err(PluginError::Denied(format!(
+            "the provider returned a {what} outside the configured base_url origin ({}); refusing to follow it",
+            origin(url).unwrap_or_else(|| "not an http(s) URL".into())
+        ))),
+    }
+}
+
 /// Turn a failed fetch into the plugin error the host understands: timeouts and transport
 /// failures are retried by the host; refusals, oversized answers and bad requests are not.
 pub fn fetch_error(e: HttpError) -> PluginError {
@@ -132,5 +163,25 @@ impl Response {
             return Some(ms.min(3_600_000.0).round() as u32);
         }
         self.header("retry-after").and_then(parse_duration_ms)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn origins() {
+        assert_eq!(origin("https://queue.fal.run/fal-ai/flux/requests/x").as_deref(), Some("https://queue.fal.run"));
+        assert_eq!(origin("HTTPS://Queue.Fal.Run:443/x").as_deref(), Some("https://queue.fal.run"));
+        assert_eq!(origin("http://127.0.0.1:8080?x").as_deref(), Some("http://127.0.0.1:8080"));
+        assert_eq!(origin("http://user@evil/x"), None);
+        assert_eq!(origin("file:///etc/passwd"), None);
+        assert_eq!(origin("/relative"), None);
+        assert!(same_origin("http://127.0.0.1:1/a", "http://127.0.0.1:1", "status_url").is_ok());
+        assert!(matches!(
+            same_origin("http://127.0.0.2:1/a", "http://127.0.0.1:1", "status_url"),
+            Err(PluginError::Denied(m)) if m.contains("status_url")
+        ));
     }
 }

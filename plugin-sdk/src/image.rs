@@ -1,6 +1,7 @@
 //! A small owned RGBA8 buffer that converts to and from the ABI's `image` record.
 
-use crate::bindings::provider::easel::plugin::types::Image;
+use crate::bindings::provider::easel::plugin::types::{AspectRatio, Image, PluginError};
+use base64::Engine as _;
 
 /// An owned RGBA8 image, row-major, 4 bytes a pixel.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -90,4 +91,50 @@ pub fn encode_png(image: &Image) -> Result<Vec<u8>, String> {
     writer.write_image_data(&image.pixels).map_err(|e| e.to_string())?;
     writer.finish().map_err(|e| e.to_string())?;
     Ok(out)
+}
+
+/// An RGBA8 image as a PNG `data:` URI (`data:image/png;base64,…`), the form fal, Replicate
+/// and others accept for file inputs. Fails (`InvalidInput`) only on a malformed image.
+pub fn png_data_uri(image: &Image) -> Result<String, PluginError> {
+    let png = encode_png(image).map_err(PluginError::InvalidInput)?;
+    Ok(format!("data:image/png;base64,{}", base64::engine::general_purpose::STANDARD.encode(png)))
+}
+
+/// The bytes of a `data:<mime>;base64,<data>` URI; `None` when it is not one.
+pub fn decode_data_uri(uri: &str) -> Option<Vec<u8>> {
+    let rest = uri.strip_prefix("data:")?;
+    let (meta, data) = rest.split_once(',')?;
+    if !meta.ends_with(";base64") {
+        return None;
+    }
+    base64::engine::general_purpose::STANDARD.decode(data.trim()).ok()
+}
+
+/// The aspect ratio of a `width`×`height` size in lowest terms (`1344×768` → `7:4`); a zero
+/// side gives `1` for that term.
+pub fn aspect_ratio_of(width: u32, height: u32) -> AspectRatio {
+    fn gcd(a: u32, b: u32) -> u32 {
+        if b == 0 { a } else { gcd(b, a % b) }
+    }
+    let g = gcd(width, height).max(1);
+    AspectRatio { width: (width / g).max(1), height: (height / g).max(1) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn data_uris_round_trip_and_ratios_reduce() {
+        let img = Image { width: 1, height: 1, pixels: vec![1, 2, 3, 255] };
+        let uri = png_data_uri(&img).unwrap();
+        assert!(uri.starts_with("data:image/png;base64,"));
+        assert_eq!(&decode_data_uri(&uri).unwrap()[1..4], b"PNG");
+        assert_eq!(decode_data_uri("https://x"), None);
+        assert_eq!(decode_data_uri("data:text/plain,hi"), None);
+        let r = aspect_ratio_of(1344, 768);
+        assert_eq!((r.width, r.height), (7, 4));
+        let r = aspect_ratio_of(0, 5);
+        assert_eq!((r.width, r.height), (1, 1));
+    }
 }

@@ -124,3 +124,4 @@ pub mod http;
 pub mod image;
 pub mod provider;
 pub mod style_pack;
+pub mod text;

@@ -7,8 +7,6 @@
 
 use easel_plugin_sdk::provider::{AspectRatio, Model, ModelInfo, ModelKind, NativeSize};
 
-use crate::util::gcd;
-
 /// fal's `image_size` presets: `(name, width, height)`.
 pub const PRESETS: &[(&str, u32, u32)] = &[
     ("square_hd", 1024, 1024),
@@ -459,8 +457,7 @@ pub fn model_ids(configured: Option<&[String]>) -> Vec<String> {
 
 /// The ratio `w:h` in lowest terms.
 pub fn ratio_of(w: u32, h: u32) -> AspectRatio {
-    let g = gcd(w, h);
-    AspectRatio { width: w / g, height: h / g }
+    easel_plugin_sdk::image::aspect_ratio_of(w, h)
 }
 
 /// The native sizes of a spec (empty for any-size endpoints).

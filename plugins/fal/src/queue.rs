@@ -12,8 +12,10 @@ use serde_json::Value;
 use crate::catalogue;
 use crate::env::Env;
 use crate::settings::Settings;
-use crate::util::{percent_encode, same_origin, short, valid_endpoint_id};
+use crate::util::{percent_encode, valid_endpoint_id};
 use crate::wire::{self, Status};
+use easel_plugin_sdk::http::same_origin;
+use easel_plugin_sdk::text::one_line as short;
 
 /// Failed status polls in a row before the call gives up.
 pub const MAX_POLL_FAILURES: u32 = 3;
@@ -273,7 +275,7 @@ mod tests {
             queued().replace("http://127.0.0.1:4000/fal-ai/flux/requests/r1/status", "http://169.254.169.254/latest");
         let mut env = Script::default().answer(200, &evil);
         let err = generate(&mut env, &settings(), &crate::wire::tests::request("fal-ai/flux/dev")).unwrap_err();
-        assert!(matches!(err, PluginError::Http(ref m) if m.contains("status_url")), "{err:?}");
+        assert!(matches!(err, PluginError::Denied(ref m) if m.contains("status_url")), "{err:?}");
         assert!(env.cancels.is_empty());
     }
 

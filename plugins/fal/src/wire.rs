@@ -6,7 +6,8 @@ use easel_plugin_sdk::provider::{GenerateRequest, ImageData, PluginError};
 use serde_json::{Map, Value, json};
 
 use crate::catalogue::{Flavor, ImageField, PRESETS, Size, Spec};
-use crate::util::{decode_data_uri, png_data_uri, prompt_with_avoid, short};
+use easel_plugin_sdk::image::{decode_data_uri, png_data_uri};
+use easel_plugin_sdk::text::{one_line as short, prompt_with_avoid};
 
 /// Input keys Easel sets from request fields; `provider_options` may not set them.
 pub const RESERVED_KEYS: &[&str] = &[

@@ -6,9 +6,10 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
-use easel_plugin_sdk::bindings::provider::easel::plugin::types::RetryHint;
 use easel_plugin_sdk::http::{self, Response};
+use easel_plugin_sdk::provider::RetryHint;
 use easel_plugin_sdk::provider::{Image, PluginError};
+use easel_plugin_sdk::text::clip;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
@@ -101,11 +102,7 @@ pub fn prompt_text(prompt: &str, negative: Option<&str>, has_image: bool, has_ma
              edited image, not the mask. Instruction: ",
         );
     }
-    text.push_str(prompt.trim());
-    if let Some(negative) = negative.map(str::trim).filter(|n| !n.is_empty()) {
-        text.push_str("\n\nAvoid: ");
-        text.push_str(negative);
-    }
+    text.push_str(&easel_plugin_sdk::text::prompt_with_avoid(prompt.trim(), negative));
     text
 }
 
@@ -337,13 +334,6 @@ fn parse_error(body: &[u8]) -> Option<ErrorDetail> {
 }
 
 /// At most `max` characters of `text`, with an ellipsis when cut.
-fn clip(text: &str, max: usize) -> String {
-    match text.char_indices().nth(max) {
-        Some((i, _)) => format!("{}…", &text[..i]),
-        None => text.to_string(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

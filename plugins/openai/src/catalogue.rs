@@ -171,10 +171,10 @@ pub fn parse_sizes(text: &str) -> Vec<(u32, u32)> {
 /// The aspect ratio of a size, reduced, each term at most 64 (the closest such fraction when
 /// the exact one is larger, e.g. 1000×1001).
 pub fn ratio(width: u32, height: u32) -> (u32, u32) {
-    let g = gcd(width, height).max(1);
-    let (w, h) = (width / g, height / g);
+    let reduced = easel_plugin_sdk::image::aspect_ratio_of(width, height);
+    let (w, h) = (reduced.width, reduced.height);
     if w <= 64 && h <= 64 {
-        return (w.max(1), h.max(1));
+        return (w, h);
     }
     let target = width as f64 / height as f64;
     (1..=64u32)
@@ -185,10 +185,6 @@ pub fn ratio(width: u32, height: u32) -> (u32, u32) {
             da.total_cmp(&db)
         })
         .unwrap_or((1, 1))
-}
-
-fn gcd(a: u32, b: u32) -> u32 {
-    if b == 0 { a } else { gcd(b, a % b) }
 }
 
 /// The size to ask for: the requested one when the model draws it, else the model's size with

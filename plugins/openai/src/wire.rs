@@ -7,9 +7,10 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
-use easel_plugin_sdk::bindings::provider::easel::plugin::types::RetryHint;
 use easel_plugin_sdk::http::Response;
+use easel_plugin_sdk::provider::RetryHint;
 use easel_plugin_sdk::provider::{Image, ImageData, PluginError};
+use easel_plugin_sdk::text::clip;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
@@ -68,10 +69,7 @@ pub struct Call<'a> {
 
 /// The prompt with the negative prompt as an "Avoid: …" sentence (OpenAI has no negative prompt).
 pub fn prompt_text(prompt: &str, negative: Option<&str>) -> String {
-    match negative.map(str::trim).filter(|n| !n.is_empty()) {
-        Some(negative) => format!("{}\n\nAvoid: {negative}", prompt.trim()),
-        None => prompt.trim().to_string(),
-    }
+    easel_plugin_sdk::text::prompt_with_avoid(prompt.trim(), negative)
 }
 
 /// The fields both endpoints share (sorted by name); options are applied last, so they may
@@ -291,13 +289,6 @@ pub fn redact(text: &str) -> String {
 }
 
 /// At most `max` characters of `text`, with an ellipsis when cut.
-fn clip(text: &str, max: usize) -> String {
-    match text.char_indices().nth(max) {
-        Some((i, _)) => format!("{}…", &text[..i]),
-        None => text.to_string(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -12,8 +12,9 @@ use serde_json::json;
 use crate::catalogue;
 use crate::env::Env;
 use crate::settings::Settings;
-use crate::util::{parse_model_id, same_origin};
+use crate::util::parse_model_id;
 use crate::wire::{self, Prediction, State};
+use easel_plugin_sdk::http::same_origin;
 
 /// Failed polls in a row before the call gives up.
 pub const MAX_POLL_FAILURES: u32 = 3;
@@ -284,7 +285,7 @@ mod tests {
             .replace(&format!("{BASE}/v1/predictions/p1\""), "http://10.0.0.1/v1/predictions/p1\"");
         let mut env = Script::default().answer(201, &evil);
         let err = generate(&mut env, &settings(), &gen_request("black-forest-labs/flux-dev")).unwrap_err();
-        assert!(matches!(err, PluginError::Http(ref m) if m.contains("urls.get")), "{err:?}");
+        assert!(matches!(err, PluginError::Denied(ref m) if m.contains("urls.get")), "{err:?}");
         assert!(env.cancels.is_empty());
     }
 
