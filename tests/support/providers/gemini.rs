@@ -12,6 +12,9 @@
 
 #![allow(dead_code)]
 
+#[path = "server.rs"]
+mod server;
+
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -147,8 +150,7 @@ pub struct GeminiFixture {
     /// The API key the fixture accepts in `x-goog-api-key`.
     pub key: String,
     state: Arc<State>,
-    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
+    _server: server::FixtureServer,
 }
 
 impl GeminiFixture {
@@ -160,50 +162,19 @@ impl GeminiFixture {
     /// Start a fixture that accepts `key`, on its own thread and tokio runtime, bound to
     /// 127.0.0.1 on a free port.
     pub fn start_with_key(key: &str) -> Self {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
-        listener.set_nonblocking(true).expect("non-blocking listener");
-        let addr = listener.local_addr().expect("local address");
+        let (listener, base_url) = server::bind();
         let state = Arc::new(State {
             key: key.to_string(),
             replies: Mutex::new(VecDeque::new()),
             requests: Mutex::new(Vec::new()),
             counter: AtomicU64::new(0),
         });
-        let (shutdown, stop) = tokio::sync::oneshot::channel::<()>();
-        let served = state.clone();
-        let thread = std::thread::Builder::new()
-            .name("gemini-fixture".into())
-            .spawn(move || {
-                let runtime = tokio::runtime::Builder::new_multi_thread()
-                    .worker_threads(2)
-                    .enable_all()
-                    .build()
-                    .expect("fixture runtime");
-                runtime.block_on(async move {
-                    let acceptor = poem::listener::TcpAcceptor::from_std(listener).expect("acceptor");
-                    let app = poem::endpoint::make(move |request: Request| {
-                        let state = served.clone();
-                        async move { handle(&state, request).await }
-                    });
-                    let _ = poem::Server::new_with_acceptor(acceptor)
-                        .run_with_graceful_shutdown(
-                            app,
-                            async move {
-                                let _ = stop.await;
-                            },
-                            Some(Duration::from_millis(200)),
-                        )
-                        .await;
-                });
-            })
-            .expect("fixture thread");
-        Self {
-            base_url: format!("http://{addr}"),
-            key: key.to_string(),
-            state,
-            shutdown: Some(shutdown),
-            thread: Some(thread),
-        }
+        let served = Arc::clone(&state);
+        let server = server::FixtureServer::serve("gemini-fixture", listener, move |request: Request| {
+            let state = Arc::clone(&served);
+            async move { handle(&state, request).await }
+        });
+        Self { base_url, key: key.to_string(), state, _server: server }
     }
 
     /// Queue behaviours for the next `generateContent` calls, in order (appended to what is
@@ -220,17 +191,6 @@ impl GeminiFixture {
     /// How many requests had a path starting with `path_prefix`.
     pub fn hits(&self, path_prefix: &str) -> usize {
         self.state.requests.lock().unwrap().iter().filter(|r| r.path.starts_with(path_prefix)).count()
-    }
-}
-
-impl Drop for GeminiFixture {
-    fn drop(&mut self) {
-        if let Some(shutdown) = self.shutdown.take() {
-            let _ = shutdown.send(());
-        }
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
     }
 }
 

@@ -18,6 +18,9 @@
 
 #![allow(dead_code)]
 
+#[path = "server.rs"]
+mod server;
+
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -166,8 +169,7 @@ pub struct OpenAiFixture {
     /// The API key the fixture accepts as `Authorization: Bearer <key>`.
     pub key: String,
     state: Arc<State>,
-    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
+    _server: server::FixtureServer,
 }
 
 impl OpenAiFixture {
@@ -179,9 +181,7 @@ impl OpenAiFixture {
     /// Start a fixture that accepts `key`, on its own thread and tokio runtime, bound to
     /// 127.0.0.1 on a free port.
     pub fn start_with_key(key: &str) -> Self {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
-        listener.set_nonblocking(true).expect("non-blocking listener");
-        let base_url = format!("http://{}", listener.local_addr().expect("local address"));
+        let (listener, base_url) = server::bind();
         let state = Arc::new(State {
             key: key.to_string(),
             replies: Mutex::new(VecDeque::new()),
@@ -190,35 +190,12 @@ impl OpenAiFixture {
             counter: AtomicU64::new(0),
             base_url: base_url.clone(),
         });
-        let (shutdown, stop) = tokio::sync::oneshot::channel::<()>();
-        let served = state.clone();
-        let thread = std::thread::Builder::new()
-            .name("openai-fixture".into())
-            .spawn(move || {
-                let runtime = tokio::runtime::Builder::new_multi_thread()
-                    .worker_threads(2)
-                    .enable_all()
-                    .build()
-                    .expect("fixture runtime");
-                runtime.block_on(async move {
-                    let acceptor = poem::listener::TcpAcceptor::from_std(listener).expect("acceptor");
-                    let app = poem::endpoint::make(move |request: Request| {
-                        let state = served.clone();
-                        async move { handle(&state, request).await }
-                    });
-                    let _ = poem::Server::new_with_acceptor(acceptor)
-                        .run_with_graceful_shutdown(
-                            app,
-                            async move {
-                                let _ = stop.await;
-                            },
-                            Some(Duration::from_millis(200)),
-                        )
-                        .await;
-                });
-            })
-            .expect("fixture thread");
-        Self { base_url, key: key.to_string(), state, shutdown: Some(shutdown), thread: Some(thread) }
+        let served = Arc::clone(&state);
+        let server = server::FixtureServer::serve("openai-fixture", listener, move |request: Request| {
+            let state = Arc::clone(&served);
+            async move { handle(&state, request).await }
+        });
+        Self { base_url, key: key.to_string(), state, _server: server }
     }
 
     /// Queue behaviours for the next generations/edits calls, in order (appended to what is
@@ -240,17 +217,6 @@ impl OpenAiFixture {
     /// The URL of a file this fixture serves (any name serves a 64×64 PNG).
     pub fn file_url(&self, name: &str) -> String {
         format!("{}/files/{name}", self.base_url)
-    }
-}
-
-impl Drop for OpenAiFixture {
-    fn drop(&mut self) {
-        if let Some(shutdown) = self.shutdown.take() {
-            let _ = shutdown.send(());
-        }
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
     }
 }
 

@@ -21,15 +21,16 @@
 
 #![allow(dead_code)]
 
+#[path = "server.rs"]
+mod server;
+
 use std::collections::{HashMap, VecDeque};
 use std::io::Cursor;
 use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
 use std::time::Duration;
 
 use poem::http::StatusCode;
-use poem::listener::TcpAcceptor;
-use poem::{Request, Response, Server};
+use poem::{Request, Response};
 use serde_json::{Value, json};
 
 /// The token [`ReplicateFixture::start`] expects.
@@ -141,8 +142,7 @@ pub struct ReplicateFixture {
     /// The token the fixture accepts (`Authorization: Bearer <token>`).
     pub key: String,
     shared: Arc<Shared>,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<JoinHandle<()>>,
+    _server: server::FixtureServer,
 }
 
 impl ReplicateFixture {
@@ -153,33 +153,13 @@ impl ReplicateFixture {
 
     /// Start on a free port, accepting only `key`.
     pub fn start_with_key(key: &str) -> Self {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
-        listener.set_nonblocking(true).expect("nonblocking listener");
-        let base_url = format!("http://{}", listener.local_addr().unwrap());
+        let (listener, base_url) = server::bind();
         let shared = Arc::new(Shared { key: key.to_string(), base_url: base_url.clone(), inner: Mutex::default() });
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let state = Arc::clone(&shared);
-        let thread = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()
-                .expect("fixture runtime");
-            runtime.block_on(async move {
-                let acceptor = TcpAcceptor::from_std(listener).expect("fixture acceptor");
-                let endpoint = poem::endpoint::make(move |req: Request| handle(Arc::clone(&state), req));
-                let _ = Server::new_with_acceptor(acceptor)
-                    .run_with_graceful_shutdown(
-                        endpoint,
-                        async move {
-                            let _ = stopped.await;
-                        },
-                        Some(Duration::from_millis(200)),
-                    )
-                    .await;
-            });
+        let server = server::FixtureServer::serve("replicate-fixture", listener, move |req: Request| {
+            handle(Arc::clone(&state), req)
         });
-        Self { base_url, key: key.to_string(), shared, stop: Some(stop), thread: Some(thread) }
+        Self { base_url, key: key.to_string(), shared, _server: server }
     }
 
     /// Queue behaviours for the next predictions, in order (after those already queued); when
@@ -211,17 +191,6 @@ impl ReplicateFixture {
     /// The prediction ids whose cancel URL was called, in order.
     pub fn canceled_ids(&self) -> Vec<String> {
         self.shared.inner.lock().unwrap().cancels.clone()
-    }
-}
-
-impl Drop for ReplicateFixture {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
     }
 }
 
