@@ -44,6 +44,35 @@ impl GenerateResponse {
     }
 }
 
+/// Merge the caller's `provider_options` (`options_json`, a JSON object or `""`) into an
+/// upstream request body: new keys are added and replace the plugin's defaults; keys in
+/// `reserved` (the ones the plugin sets from request fields: prompt, size, seed, image…) are
+/// refused with `InvalidInput` naming them, as is anything that is not a JSON object.
+pub fn merge_options(
+    body: &mut serde_json::Map<String, serde_json::Value>,
+    options_json: &str,
+    reserved: &[&str],
+) -> Result<(), PluginError> {
+    let text = options_json.trim();
+    if text.is_empty() {
+        return Ok(());
+    }
+    let options: serde_json::Value = serde_json::from_str(text)
+        .map_err(|e| PluginError::InvalidInput(format!("provider_options is not JSON: {e}")))?;
+    let serde_json::Value::Object(options) = options else {
+        return Err(PluginError::InvalidInput("provider_options must be a JSON object".into()));
+    };
+    for (key, value) in options {
+        if reserved.contains(&key.as_str()) {
+            return Err(PluginError::InvalidInput(format!(
+                "provider_options.{key} is set by Easel from the request; use the request field instead"
+            )));
+        }
+        body.insert(key, value);
+    }
+    Ok(())
+}
+
 /// Builds a [`Model`] with sensible defaults, so a provider states only what differs.
 #[derive(Clone, Debug)]
 pub struct ModelBuilder {
@@ -179,4 +208,21 @@ macro_rules! register_provider {
         #[cfg(target_arch = "wasm32")]
         $crate::bindings::provider::export_provider_world!(__EaselProviderExport with_types_in $crate::bindings::provider);
     };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn options_merge_but_never_replace_request_fields() {
+        let mut body = serde_json::Map::new();
+        body.insert("style".into(), "a".into());
+        merge_options(&mut body, r#"{"style":"b","extra":1}"#, &["prompt"]).unwrap();
+        assert_eq!((body["style"].as_str(), body["extra"].as_i64()), (Some("b"), Some(1)));
+        assert!(merge_options(&mut body, "", &["prompt"]).is_ok());
+        for bad in [r#"{"prompt":"x"}"#, "[1]", "{"] {
+            assert!(matches!(merge_options(&mut body, bad, &["prompt"]), Err(PluginError::InvalidInput(_))), "{bad}");
+        }
+    }
 }

@@ -164,7 +164,7 @@ pub fn build(spec: &Spec, model: &str, req: &GenerateRequest) -> Result<Submissi
         }
     }
 
-    merge_options(&mut body, &req.options_json)?;
+    easel_plugin_sdk::provider::merge_options(&mut body, &req.options_json, RESERVED_KEYS)?;
     if spec.flavor == Flavor::Recraft
         && body.get("style").and_then(Value::as_str).is_some_and(|s| s.starts_with("vector_illustration"))
     {
@@ -247,29 +247,6 @@ fn ideogram_style(hint: &str) -> &'static str {
     } else {
         "GENERAL"
     }
-}
-
-/// Merge `provider_options` into the input: new keys are added and win over Easel's defaults
-/// (`output_format`, `style`, `rendering_speed`, …); [`RESERVED_KEYS`] are refused.
-pub fn merge_options(body: &mut Map<String, Value>, options_json: &str) -> Result<(), PluginError> {
-    let text = options_json.trim();
-    if text.is_empty() {
-        return Ok(());
-    }
-    let options: Value = serde_json::from_str(text)
-        .map_err(|e| PluginError::InvalidInput(format!("provider_options is not JSON: {e}")))?;
-    let Value::Object(options) = options else {
-        return Err(PluginError::InvalidInput("provider_options must be a JSON object".into()));
-    };
-    for (key, value) in options {
-        if RESERVED_KEYS.contains(&key.as_str()) {
-            return Err(PluginError::InvalidInput(format!(
-                "provider_options.{key} is set by Easel from the request; use the request field instead"
-            )));
-        }
-        body.insert(key, value);
-    }
-    Ok(())
 }
 
 /// The queue's answer to a submission.
