@@ -333,7 +333,6 @@ fn parse_error(body: &[u8]) -> Option<ErrorDetail> {
     value.is_object().then(|| serde_json::from_value::<ErrorBody>(value).ok()).flatten().map(|e| e.error)
 }
 
-/// At most `max` characters of `text`, with an ellipsis when cut.
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -288,7 +288,6 @@ pub fn redact(text: &str) -> String {
     out
 }
 
-/// At most `max` characters of `text`, with an ellipsis when cut.
 #[cfg(test)]
 mod tests {
     use super::*;
