@@ -50,6 +50,10 @@ pub struct Config {
     /// Models the caller's tier may not use are skipped. The generation records the model
     /// that produced its images (`model_used`).
     pub fallbacks: BTreeMap<String, Vec<String>>,
+    /// `EASEL_*` environment variables that name no configuration key and were not applied
+    /// (the server logs them once at start-up). Not a configuration key itself.
+    #[serde(skip)]
+    pub ignored_env: Vec<String>,
 }
 
 /// `[auth]`: who may register, how long sessions last, which networks get a tier without
@@ -430,6 +434,7 @@ impl Default for Config {
             auth: AuthConfig::default(),
             tiers: default_tiers(),
             fallbacks: BTreeMap::new(),
+            ignored_env: Vec::new(),
         }
     }
 }
@@ -518,13 +523,20 @@ impl Config {
             }
             figment = figment.merge(Toml::file_exact(file));
         }
-        // `EASEL_CONFIG` names the file itself (a CLI flag), not a key. `EASEL_PORT*` and
-        // `EASEL_SERVICE_*` are what Kubernetes injects for a Service named `easel`.
-        figment = figment.merge(Env::prefixed("EASEL_").split("__").lowercase(true).filter(|k| {
-            let k = k.as_str().to_ascii_lowercase();
-            k != "config" && !k.starts_with("port") && !k.starts_with("service_")
-        }));
+        // Only variables whose first part names a configuration key are applied: `EASEL_API_KEY`
+        // and `EASEL_URL` belong to the command-line client, `EASEL_CONFIG` names the file, and
+        // an operator's unrelated `EASEL_*` must not stop the server. The rest are listed in
+        // `ignored_env` for the server to log once. A wrong key inside a known section
+        // (`EASEL_JOBS__WORKRES`) is still an error.
+        let known = top_level_keys();
+        figment = figment.merge(
+            Env::prefixed("EASEL_")
+                .split("__")
+                .lowercase(true)
+                .filter(move |k| known.iter().any(|key| *key == first_segment(k.as_str()))),
+        );
         let mut config: Config = figment.extract().map_err(|e| ConfigError(e.to_string()))?;
+        config.ignored_env = ignored_env_vars(std::env::vars_os().filter_map(|(k, _)| k.into_string().ok()));
         if let Some(listen) = overrides.listen {
             config.listen = listen;
         }
@@ -534,8 +546,70 @@ impl Config {
         if let Some(format) = overrides.log_format {
             config.log_format = format;
         }
+        let cwd = std::env::current_dir()
+            .map_err(|e| ConfigError(format!("cannot read the working directory to resolve relative paths: {e}")))?;
+        config.resolve_paths(&cwd);
         config.validate()?;
         Ok(config)
+    }
+
+    /// The configuration as TOML (what `easel config check` prints), with every secret
+    /// replaced by `[redacted]`: plugin secrets, S3 keys, the JWT secret and the password in
+    /// `database_url`.
+    pub fn redacted_toml(&self) -> Result<String, ConfigError> {
+        let mut shown = self.clone();
+        let hide = |s: &mut Secret| *s = Secret::new("[redacted]");
+        for secret in
+            [&mut shown.blobs.s3_access_key_id, &mut shown.blobs.s3_secret_access_key, &mut shown.auth.jwt_secret]
+                .into_iter()
+                .flatten()
+        {
+            hide(secret);
+        }
+        for grant in shown.plugins.grants.values_mut() {
+            grant.secrets.values_mut().for_each(hide);
+        }
+        if let Some(url) = &shown.database_url {
+            shown.database_url = Some(Secret::new(without_password(url.expose())));
+        }
+        toml::to_string_pretty(&shown).map_err(|e| ConfigError(format!("cannot show the configuration as TOML: {e}")))
+    }
+
+    /// Make every relative path absolute against `base` (the working directory at start-up):
+    /// `data_dir`, `plugins.dir`, `auth.policy_model`, `auth.policy_file`, a `file://` blob
+    /// URL and a `sqlite:` database URL. Done once, so later uses (the plugin compile cache,
+    /// which must be absolute, or a process that changes directory) all see the same paths.
+    pub fn resolve_paths(&mut self, base: &Path) {
+        let abs = |p: &Path| if p.is_absolute() { clean(p) } else { clean(&base.join(p)) };
+        self.data_dir = abs(&self.data_dir);
+        for path in
+            [&mut self.plugins.dir, &mut self.auth.policy_model, &mut self.auth.policy_file].into_iter().flatten()
+        {
+            *path = abs(path);
+        }
+        if let Some(url) = &self.blobs.url
+            && let Some(path) = url.strip_prefix("file://")
+            && !path.is_empty()
+        {
+            self.blobs.url = Some(format!("file://{}", abs(Path::new(path)).display()));
+        }
+        if let Some(url) = &self.database_url
+            && let Some(rest) = url.expose().strip_prefix("sqlite:")
+        {
+            let rest = rest.strip_prefix("//").unwrap_or(rest);
+            let (path, query) = match rest.split_once('?') {
+                Some((p, q)) => (p, Some(q)),
+                None => (rest, None),
+            };
+            if !path.is_empty() && !path.starts_with(":memory:") {
+                let mut url = format!("sqlite://{}", abs(Path::new(path)).display());
+                if let Some(q) = query {
+                    url.push('?');
+                    url.push_str(q);
+                }
+                self.database_url = Some(Secret::new(url));
+            }
+        }
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
@@ -730,6 +804,67 @@ impl Config {
     }
 }
 
+/// Variables the `easel` command reads itself, never configuration keys: not reported as ignored.
+const CLIENT_VARIABLES: [&str; 3] = ["config", "api_key", "url"];
+
+/// The names of the configuration's top-level keys (`listen`, `jobs`, `tiers`, …).
+fn top_level_keys() -> Vec<String> {
+    match serde_json::to_value(Config::default()) {
+        Ok(serde_json::Value::Object(map)) => map.into_iter().map(|(k, _)| k).collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// The first part of an environment key after `EASEL_`, lowercased: `jobs` for
+/// `EASEL_JOBS__WORKERS`, `listen` for `EASEL_LISTEN`.
+fn first_segment(key: &str) -> String {
+    let key = key.to_ascii_lowercase();
+    let end = [key.find('.'), key.find("__")].into_iter().flatten().min().unwrap_or(key.len());
+    key[..end].to_string()
+}
+
+/// Of these environment variable names, the `EASEL_*` ones that name no configuration key,
+/// leaving out those the command-line client reads and those Kubernetes injects for a
+/// Service named `easel` (`EASEL_PORT*`, `EASEL_SERVICE_*`).
+pub fn ignored_env_vars(names: impl IntoIterator<Item = String>) -> Vec<String> {
+    let known = top_level_keys();
+    let mut ignored: Vec<String> = names
+        .into_iter()
+        .filter(|name| {
+            let Some(rest) = name.get(..6).filter(|p| p.eq_ignore_ascii_case("easel_")).map(|_| &name[6..]) else {
+                return false;
+            };
+            let first = first_segment(rest);
+            let lower = rest.to_ascii_lowercase();
+            !known.contains(&first)
+                && !CLIENT_VARIABLES.contains(&lower.as_str())
+                && !lower.starts_with("port")
+                && !lower.starts_with("service_")
+        })
+        .collect();
+    ignored.sort();
+    ignored
+}
+
+/// `path` without `.` components and with `..` folded where it can be (no file-system
+/// access, so symbolic links are left as they are).
+fn clean(path: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut out = PathBuf::new();
+    for part in path.components() {
+        match part {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                if !out.pop() {
+                    out.push("..");
+                }
+            }
+            other => out.push(other),
+        }
+    }
+    out
+}
+
 /// Parse `addr` or `addr/prefix` (IPv4 or IPv6) into the network's address and prefix length.
 /// casbin's `ipMatch` panics on what it cannot parse, so every CIDR is checked here first.
 pub fn parse_cidr(cidr: &str) -> Result<(std::net::IpAddr, u8), String> {
@@ -750,6 +885,37 @@ pub fn parse_cidr(cidr: &str) -> Result<(std::net::IpAddr, u8), String> {
     Ok((addr, prefix))
 }
 
+/// `scheme://user:password@host/…` with the password replaced by `[redacted]` (and any
+/// `password=` query parameter too); other URLs unchanged.
+fn without_password(url: &str) -> String {
+    let mut out = match url.split_once("://") {
+        Some((scheme, rest)) => {
+            let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+            let (authority, tail) = rest.split_at(authority_end);
+            match authority.rsplit_once('@') {
+                Some((userinfo, host)) => {
+                    let user = userinfo.split_once(':').map_or(userinfo, |(user, _)| user);
+                    let hidden = if userinfo.contains(':') { ":[redacted]" } else { "" };
+                    format!("{scheme}://{user}{hidden}@{host}{tail}")
+                }
+                None => url.to_string(),
+            }
+        }
+        None => url.to_string(),
+    };
+    if let Some((base, query)) = out.split_once('?') {
+        let query: Vec<String> = query
+            .split('&')
+            .map(|pair| match pair.split_once('=') {
+                Some((k, _)) if k.eq_ignore_ascii_case("password") => format!("{k}=[redacted]"),
+                _ => pair.to_string(),
+            })
+            .collect();
+        out = format!("{base}?{}", query.join("&"));
+    }
+    out
+}
+
 /// Shows only the scheme of a URL that may carry credentials.
 struct Redacted<'a>(&'a str);
 
@@ -763,6 +929,8 @@ impl fmt::Debug for Redacted<'_> {
 }
 
 #[cfg(test)]
+// `figment::Jail` closures return figment's own (large) error type.
+#[allow(clippy::result_large_err)]
 mod tests {
     use super::*;
 
@@ -841,6 +1009,101 @@ mod tests {
             assert_eq!(c.blobs.s3_secret_access_key.unwrap().expose(), "true");
             Ok(())
         });
+    }
+
+    #[test]
+    fn relative_paths_are_resolved_once_against_the_working_directory() {
+        let mut c = Config { database_url: Some(Secret::new("sqlite:./db/../easel.db?mode=rwc")), ..Config::default() };
+        c.plugins.dir = Some("extra/plugins".into());
+        c.auth.policy_file = Some("./policy.csv".into());
+        c.auth.policy_model = Some("/etc/easel/model.conf".into());
+        c.blobs.url = Some("file://./easel-data/blobs".into());
+        c.resolve_paths(Path::new("/srv/easel"));
+        assert_eq!(c.data_dir, PathBuf::from("/srv/easel/easel-data"));
+        assert_eq!(c.plugins_dir(), PathBuf::from("/srv/easel/extra/plugins"));
+        assert_eq!(c.auth.policy_file, Some(PathBuf::from("/srv/easel/policy.csv")));
+        assert_eq!(c.auth.policy_model, Some(PathBuf::from("/etc/easel/model.conf")));
+        assert_eq!(c.blob_location().unwrap(), BlobLocation::Dir(PathBuf::from("/srv/easel/easel-data/blobs")));
+        assert_eq!(c.database_url(), "sqlite:///srv/easel/easel.db?mode=rwc");
+        // Without a database URL, the default follows the resolved data directory.
+        let mut d = Config::default();
+        d.resolve_paths(Path::new("/srv/easel"));
+        assert_eq!(d.database_url(), "sqlite:///srv/easel/easel-data/easel.db");
+        // In-memory SQLite and PostgreSQL URLs are left alone.
+        for url in ["sqlite::memory:", "postgres://u:p@db/easel"] {
+            let mut e = Config { database_url: Some(Secret::new(url)), ..Config::default() };
+            e.resolve_paths(Path::new("/srv/easel"));
+            assert_eq!(e.database_url(), url);
+        }
+    }
+
+    #[test]
+    fn load_resolves_the_default_data_dir() {
+        // In a jail: it owns the working directory while the test runs.
+        figment::Jail::expect_with(|_| {
+            let c = Config::load(None, &Overrides::default()).unwrap();
+            assert!(c.data_dir.is_absolute(), "{}", c.data_dir.display());
+            assert_eq!(c.data_dir, std::env::current_dir().unwrap().join("easel-data"));
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn unknown_environment_variables_are_ignored_and_reported() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("EASEL_API_KEY", "esk_client");
+            jail.set_env("EASEL_URL", "http://127.0.0.1:8080");
+            jail.set_env("EASEL_SOMETHING_ELSE", "1");
+            jail.set_env("EASEL_JOBS__WORKERS", "3");
+            let c = Config::load(None, &Overrides::default()).unwrap();
+            assert_eq!(c.jobs.workers, 3);
+            assert!(c.ignored_env.contains(&"EASEL_SOMETHING_ELSE".to_string()), "{:?}", c.ignored_env);
+            assert!(!c.ignored_env.iter().any(|v| v == "EASEL_API_KEY" || v == "EASEL_URL" || v.contains("JOBS")));
+            // A wrong key inside a known section is still an error naming it.
+            jail.set_env("EASEL_JOBS__WORKRES", "3");
+            let err = Config::load(None, &Overrides::default()).unwrap_err().to_string();
+            assert!(err.contains("workres"), "{err}");
+            Ok(())
+        });
+        let ignored = ignored_env_vars(
+            ["EASEL_LISTEN", "EASEL_PORT_8080_TCP", "EASEL_SERVICE_HOST", "EASEL_CONFIG", "easel_nope", "HOME"]
+                .map(String::from),
+        );
+        assert_eq!(ignored, vec!["easel_nope".to_string()]);
+    }
+
+    #[test]
+    fn the_effective_configuration_is_shown_without_secrets() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("easel.toml");
+        std::fs::write(
+            &file,
+            "database_url = \"postgres://easel:hunter2@db:5432/easel?sslmode=require&password=hunter3\"\n\
+             [auth]\njwt_secret = \"0123456789abcdef0123456789abcdef-hunter4\"\n\
+             [blobs]\nurl = \"s3://bucket\"\ns3_access_key_id = \"AKIAHUNTER5\"\ns3_secret_access_key = \"hunter6\"\n\
+             [plugins.gemini]\nsecrets = { GEMINI_API_KEY = \"hunter7\" }\n",
+        )
+        .unwrap();
+        let c = Config::load(Some(&file), &Overrides::default()).unwrap();
+        let shown = c.redacted_toml().unwrap();
+        for secret in ["hunter2", "hunter3", "hunter4", "HUNTER5", "hunter6", "hunter7"] {
+            assert!(!shown.contains(secret), "{secret} shown in:\n{shown}");
+        }
+        assert!(
+            shown.contains("postgres://easel:[redacted]@db:5432/easel?sslmode=require&password=[redacted]"),
+            "{shown}"
+        );
+        assert!(shown.contains("GEMINI_API_KEY = \"[redacted]\""), "{shown}");
+        // What is shown is itself a valid configuration file with the same settings.
+        let again = dir.path().join("again.toml");
+        // (Less the JWT secret, whose placeholder is shorter than a valid one.)
+        let loadable: String =
+            shown.lines().filter(|l| !l.starts_with("jwt_secret")).map(|l| format!("{l}\n")).collect();
+        std::fs::write(&again, loadable).unwrap();
+        let reloaded = Config::load(Some(&again), &Overrides::default()).unwrap();
+        assert_eq!(reloaded.tiers, c.tiers);
+        assert_eq!(reloaded.listen, c.listen);
+        assert_eq!(reloaded.data_dir, c.data_dir);
     }
 
     #[test]

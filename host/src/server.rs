@@ -13,7 +13,11 @@ use crate::plugins::runtime::Runtime;
 use crate::service::App;
 
 /// Build the application state from a configuration.
-pub async fn build_app(config: Config) -> anyhow::Result<App> {
+pub async fn build_app(mut config: Config) -> anyhow::Result<App> {
+    // `Config::load` already did this; a configuration built in code gets the same treatment.
+    if let Ok(cwd) = std::env::current_dir() {
+        config.resolve_paths(&cwd);
+    }
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("creating the data directory {}", config.data_dir.display()))?;
     let db = crate::db::connect(&config).await?;
@@ -117,6 +121,9 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
 
 /// Run the server until SIGINT/SIGTERM. Prints `listening on http://ADDR` to stdout once bound.
 pub async fn serve(config: Config) -> anyhow::Result<()> {
+    for variable in &config.ignored_env {
+        tracing::warn!(%variable, "environment variable ignored: it names no configuration key");
+    }
     let running = start(config).await?;
     let addr = running.addr;
     tracing::info!(address = %addr, "Easel is listening; API docs at http://{addr}/docs");

@@ -376,6 +376,15 @@ impl App {
         Ok(())
     }
 
+    /// Revoke any user's key (operators: `easel key revoke`); returns the id of its user.
+    /// It stops working at once on every replica. 404 when there is no such key.
+    pub async fn revoke_key(&self, id: &str) -> AppResult<String> {
+        let key_user = self.db.delete_key(None, id).await?.ok_or_else(|| AppError::not_found("key", id))?;
+        self.forget_user_everywhere(&key_user).await;
+        tracing::info!(key_id = %id, user_id = %key_user, "API key revoked by an operator");
+        Ok(key_user)
+    }
+
     /// Top a user's credits up when a refill period began since the last refill; true when
     /// it did.
     pub async fn refill_credits(&self, user: &UserRow, tier: &TierConfig) -> AppResult<bool> {
