@@ -107,6 +107,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     let mut relays = app.start_signal_relay().await?;
     relays.push(app.start_replica_heartbeat().await?);
     relays.push(app.plugins.start_probes(Duration::from_secs(60)));
+    relays.push(start_staging_sweep(&app));
     let workers = app.start_workers(Arc::clone(&stop));
     let addr = acceptor.local_addr().first().and_then(|a| a.as_socket_addr().copied()).context("no local address")?;
     let routes = crate::api::routes(app.clone());
@@ -117,6 +118,24 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
             .await
     });
     Ok(Running { addr, app, stop, server, workers, relays })
+}
+
+/// Sweep the blob store's staging files left by interrupted writes (a `kill -9` mid-store) at
+/// start-up and then every lease: any older than a job's lease belong to no live write.
+fn start_staging_sweep(app: &App) -> tokio::task::JoinHandle<()> {
+    let blobs = app.blobs.clone();
+    let lease = Duration::from_secs(app.config.jobs.lease_seconds);
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(lease);
+        loop {
+            every.tick().await;
+            match blobs.sweep_staging(lease).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(removed = n, "removed staging files of interrupted blob writes"),
+                Err(e) => tracing::warn!(error = %e, "sweeping the blob store's staging files failed"),
+            }
+        }
+    })
 }
 
 /// Run the server until SIGINT/SIGTERM. Prints `listening on http://ADDR` to stdout once bound.

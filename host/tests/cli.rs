@@ -1,7 +1,8 @@
 //! The operator's command line, run as a real process: `easel serve` from a fresh directory
 //! with no flags (the README's first run: a relative default data dir), `easel config check`,
-//! `easel health`, and the account commands `easel user disable|enable` and `easel key
-//! list|revoke` against a running server sharing the SQLite file.
+//! `easel health`, the account commands `easel user disable|enable` and `easel key
+//! list|revoke` against a running server sharing the SQLite file, and a SIGKILL in the middle
+//! of storing images.
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -42,14 +43,18 @@ impl Drop for Server {
 
 /// `easel serve` in `dir` with only a port of its own: everything else is the default.
 fn serve(dir: &Path) -> Server {
-    let log = std::fs::File::create(dir.join("server.log")).unwrap();
-    let mut child = easel(dir, &["serve", "--listen", "127.0.0.1:0"])
-        .env("EASEL_PLUGINS__WATCH", "false")
-        .env("EASEL_SOMETHING_UNRELATED", "1")
-        .stdout(Stdio::piped())
-        .stderr(log)
-        .spawn()
-        .expect("start easel serve");
+    serve_with(dir, &[])
+}
+
+/// [`serve`] with extra environment variables.
+fn serve_with(dir: &Path, env: &[(&str, &str)]) -> Server {
+    let log = std::fs::File::options().create(true).append(true).open(dir.join("server.log")).unwrap();
+    let mut cmd = easel(dir, &["serve", "--listen", "127.0.0.1:0"]);
+    cmd.env("EASEL_PLUGINS__WATCH", "false").env("EASEL_SOMETHING_UNRELATED", "1");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.stdout(Stdio::piped()).stderr(log).spawn().expect("start easel serve");
     let mut line = String::new();
     BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
     let Some(addr) = line.trim().strip_prefix("listening on ") else {
@@ -184,4 +189,54 @@ fn operators_list_and_revoke_keys_and_disable_users_of_a_running_server() {
     }
     cli(&["user", "enable", "ops@example.com"]);
     eventually(&me, second, 200);
+}
+
+/// Staging files (`<key>#<n>`) under the blob directory.
+fn staging_files(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut found = Vec::new();
+    let mut dirs = vec![dir.to_path_buf()];
+    while let Some(d) = dirs.pop() {
+        for entry in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else if path.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.rsplit_once('#').is_some()) {
+                found.push(path);
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn a_kill_mid_store_leaves_no_staging_file_after_the_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let lease = [("EASEL_JOBS__LEASE_SECONDS", "2")];
+    let server = serve_with(dir.path(), &lease);
+    // Keep the workers storing images, then SIGKILL the server in the middle of it.
+    let client = reqwest::blocking::Client::new();
+    for seed in 0..12 {
+        let r = client
+            .post(format!("{}/v1/generations", server.base))
+            .json(&serde_json::json!({"prompt": "kill me", "width": 1024, "height": 1024, "n": 4, "seed": seed}))
+            .send()
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 202);
+    }
+    std::thread::sleep(Duration::from_millis(1500));
+    drop(server); // SIGKILL
+    // And one as a kill long ago would have left it.
+    let blobs = dir.path().join("easel-data/blobs");
+    std::fs::create_dir_all(blobs.join("images/gen_killed")).unwrap();
+    let stale = blobs.join("images/gen_killed/0.png#1");
+    std::fs::write(&stale, b"half an image").unwrap();
+    let long_ago = std::time::SystemTime::now() - Duration::from_secs(600);
+    std::fs::File::options().write(true).open(&stale).unwrap().set_modified(long_ago).unwrap();
+
+    let _server = serve_with(dir.path(), &lease);
+    let start = Instant::now();
+    while !staging_files(&blobs).is_empty() {
+        assert!(start.elapsed() < Duration::from_secs(20), "left behind: {:?}", staging_files(&blobs));
+        std::thread::sleep(Duration::from_millis(200));
+    }
 }
