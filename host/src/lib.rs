@@ -18,6 +18,7 @@ pub mod db;
 pub mod error;
 pub mod imaging;
 pub mod metrics;
+pub mod net;
 pub mod plugins;
 pub mod scaffold;
 pub mod server;

@@ -195,49 +195,10 @@ pub async fn fetch_public(url: &str, max_bytes: u64, budget: Duration) -> Result
     Ok(response.body)
 }
 
-/// Is this address one a plugin may reach without `allow_private_ips`?
+/// Is this address one a plugin may reach without `allow_private_ips`? Only globally
+/// reachable ones, by IANA's special-purpose registries ([`crate::net`]).
 pub fn is_public(ip: IpAddr) -> bool {
-    match ip {
-        IpAddr::V4(v4) => {
-            let o = v4.octets();
-            !(v4.is_loopback()
-                || v4.is_private()
-                || v4.is_link_local()
-                || v4.is_unspecified()
-                || v4.is_broadcast()
-                || v4.is_multicast()
-                || v4.is_documentation()
-                || o[0] == 0
-                || (o[0] == 100 && (64..128).contains(&o[1]))
-                || (o[0] == 192 && o[1] == 0 && o[2] == 0)
-                || (o[0] == 198 && (18..20).contains(&o[1]))
-                || o[0] >= 240)
-        }
-        IpAddr::V6(v6) => {
-            if let Some(v4) = v6.to_ipv4_mapped() {
-                return is_public(IpAddr::V4(v4));
-            }
-            let s = v6.segments();
-            // IPv4 addresses carried inside IPv6: IPv4-compatible (::a.b.c.d) and 6to4
-            // (2002:aabb:ccdd::/48) are judged by the IPv4 address they carry.
-            if s[..6] == [0; 6] && !v6.is_loopback() && !v6.is_unspecified() {
-                let [a, b] = [s[6].to_be_bytes(), s[7].to_be_bytes()];
-                return is_public(IpAddr::V4(std::net::Ipv4Addr::new(a[0], a[1], b[0], b[1])));
-            }
-            if s[0] == 0x2002 {
-                let [a, b] = [s[1].to_be_bytes(), s[2].to_be_bytes()];
-                return is_public(IpAddr::V4(std::net::Ipv4Addr::new(a[0], a[1], b[0], b[1])));
-            }
-            !(v6.is_loopback()
-                || v6.is_unspecified()
-                || v6.is_multicast()
-                || (s[0] & 0xfe00) == 0xfc00
-                || (s[0] & 0xffc0) == 0xfe80
-                || (s[0] & 0xffc0) == 0xfec0
-                || (s[0] == 0x2001 && s[1] == 0x0db8)
-                || (s[0] == 0x64 && s[1] == 0xff9b))
-        }
-    }
+    crate::net::is_global(ip)
 }
 
 type Fail = wit::HttpError;
