@@ -197,6 +197,12 @@ async fn authorize<E: Endpoint>(next: E, mut req: Request, app: App) -> poem::Re
         let e = problem::ApiError::new(crate::error::ErrorCode::MethodNotAllowed, "unsupported HTTP method");
         return Ok(e.into_response());
     }
+    // A typed header that is not visible ASCII reads as absent: a retry with a non-ASCII
+    // `Idempotency-Key` would silently create a second resource. Refuse it like an over-long one.
+    if req.headers().get("idempotency-key").is_some_and(|v| v.to_str().is_err()) {
+        let e = crate::error::AppError::field("Idempotency-Key", "must be 1 to 255 printable ASCII characters");
+        return Ok(problem::ApiError::from(e).into_response());
+    }
     let token = bearer_token(&req);
     if let Some(t) = &token {
         req.set_data(Credential(t.clone()));

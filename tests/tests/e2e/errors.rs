@@ -112,3 +112,17 @@ fn oversized_bodies_are_413() {
     let r = server.post_json("/v1/generations", &json!({ "prompt": "x".repeat(4000) }));
     r.problem(413, "payload_too_large");
 }
+
+#[test]
+fn non_ascii_idempotency_keys_are_refused_not_ignored() {
+    let server = TestServer::start(|_| {});
+    for key in ["café-1", "ключ"] {
+        let r = server.post_json_with("/v1/generations", &[("Idempotency-Key", key)], &json!({ "prompt": "a fox" }));
+        let p = r.problem(422, "validation_error");
+        assert_eq!(p["errors"][0]["field"], "Idempotency-Key", "{p}");
+    }
+    // Nothing was created: a client retrying with such a key cannot end up with two.
+    assert_eq!(server.get("/v1/generations").json()["items"], json!([]));
+    let ok = server.post_json_with("/v1/generations", &[("Idempotency-Key", "cafe-1")], &json!({ "prompt": "a fox" }));
+    assert_eq!(ok.status, 202, "{}", String::from_utf8_lossy(&ok.bytes));
+}
