@@ -38,7 +38,8 @@ fail() {
 }
 trap stop EXIT
 
-# The first run builds the binary (the test stage built the plugins already); then it listens.
+# In CI the test stage built this very binary (README's test command uses the release build),
+# so cargo only starts it; on its own this script waits for a full build first.
 deadline=$((SECONDS + 2400))
 until curl -fsS -o /dev/null "$base/health" 2>/dev/null; do
     kill -0 "$group" 2>/dev/null || fail "the server exited before answering /health"
