@@ -201,9 +201,10 @@ pub struct Generation {
     pub provider_prompt: Option<String>,
     /// The images, in order (empty until `succeeded`).
     pub images: Vec<Image>,
-    /// Request parameters the model does not take and that were dropped, one `{field,
-    /// message}` each. Always empty unless the operator turned `strict_parameters` off: by
-    /// default such a request is refused with 422 `validation_error` instead.
+    /// Request parameters that were not used, one `{field, message}` each: those the model
+    /// does not take, dropped on a server with `strict_parameters = false` (by default such a
+    /// request is refused with 422 `validation_error` instead), and those a fallback model
+    /// that drew the images (`model_used`) ignored.
     pub warnings: Vec<ParameterWarning>,
     /// Set when `failed`: `provider_error`, `content_blocked` (the provider's safety system
     /// refused), `unauthorized_provider` (the provider refused the key), `plugin_error`, ….

@@ -112,6 +112,27 @@ fn given_parameters(input: &NewGeneration) -> Vec<&'static str> {
         .collect()
 }
 
+/// What a fallback model `used` (which takes `supported`) ignored of the parameters sent for
+/// the model asked for: the request was judged against that one, so the generation says so.
+/// `seed` is left out (every generation has one) and so are LoRAs (a fallback without them
+/// is never used).
+fn fallback_warnings(spec: &GenerationSpec, used: &str, supported: &[String]) -> Vec<ParameterWarning> {
+    let given = [
+        ("steps", spec.steps.is_some()),
+        ("guidance_scale", spec.guidance_scale.is_some()),
+        ("quality", spec.quality.is_some()),
+        ("strength", spec.strength.is_some()),
+    ];
+    given
+        .into_iter()
+        .filter(|(p, given)| *given && !supported.iter().any(|s| s == p))
+        .map(|(p, _)| ParameterWarning {
+            field: p.into(),
+            message: format!("ignored: {used}, the fallback model that drew the images, does not take {p}"),
+        })
+        .collect()
+}
+
 /// Crop anchors.
 pub const ANCHORS: &[&str] = &["center", "top", "bottom", "left", "right", "smart"];
 
@@ -1120,8 +1141,13 @@ impl App {
     }
 
     async fn view(&self, row: GenerationRow) -> AppResult<GenerationView> {
-        let spec: GenerationSpec = serde_json::from_str(&row.request_json)
+        let mut spec: GenerationSpec = serde_json::from_str(&row.request_json)
             .map_err(|e| anyhow::anyhow!("generation {} has an unreadable request: {e}", row.id))?;
+        if let Some(used) = row.model_used.as_deref().filter(|used| *used != spec.model)
+            && let Some((_, described)) = self.plugins.find_model(used)
+        {
+            spec.warnings.extend(fallback_warnings(&spec, used, &described.supported_parameters));
+        }
         let metadata = serde_json::from_str(&row.metadata_json).unwrap_or_else(|_| serde_json::json!({}));
         let images = if row.status == "succeeded" { self.db.images_of(&row.id).await? } else { Vec::new() };
         let queue_position = if row.status == "queued" { Some(self.db.queue_position(&row.id).await?) } else { None };

@@ -117,7 +117,7 @@ fn a_model_without_a_key_is_refused_at_once_or_served_by_its_fallback() {
 
     // With a chain, the job moves on: replicate has no key either, local draws. (No seed:
     // gpt-image-1 takes none, and parameters are judged against the model asked for.)
-    let g = run(&s, json!({"prompt": "a fox", "model": "openai/gpt-image-1", "size": "1024x1024"}));
+    let g = run(&s, json!({"prompt": "a fox", "model": "openai/gpt-image-1", "size": "1024x1024", "quality": "high"}));
     assert_eq!(g["status"], "succeeded", "{g}");
     assert_eq!(g["model"], "openai/gpt-image-1");
     assert_eq!(g["model_used"], "local/procedural");
@@ -126,6 +126,10 @@ fn a_model_without_a_key_is_refused_at_once_or_served_by_its_fallback() {
     assert_eq!((g["images"][0]["width"].as_u64(), g["images"][0]["height"].as_u64()), (Some(1024), Some(1024)));
     let last = &g["last_error"];
     assert!(last["message"].as_str().unwrap().contains("needs an API key"), "{g}");
+    // gpt-image-1 takes a quality; the fallback that drew did not, and the generation says so.
+    assert_eq!(g["warnings"].as_array().unwrap().len(), 1, "{g}");
+    assert_eq!(g["warnings"][0]["field"], "quality");
+    assert!(g["warnings"][0]["message"].as_str().unwrap().contains("local/procedural"), "{g}");
 }
 
 #[test]
