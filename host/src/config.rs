@@ -574,10 +574,12 @@ impl Config {
         if let Some(format) = overrides.log_format {
             config.log_format = format;
         }
-        if let Some(url) = &mut config.public_url {
-            let trimmed = url.trim().trim_end_matches('/').to_string();
-            *url = trimmed;
-        }
+        // An empty value (`EASEL_PUBLIC_URL=` from a template) means unset.
+        config.public_url = config
+            .public_url
+            .take()
+            .map(|url| url.trim().trim_end_matches('/').to_string())
+            .filter(|url| !url.is_empty());
         config.validate()?;
         Ok(config)
     }
@@ -968,6 +970,7 @@ mod tests {
         assert_eq!(c.public_url.as_deref(), Some("https://Images.Example.com/easel"), "a trailing / is dropped");
         assert_eq!(c.link_base(), "https://Images.Example.com/easel");
         assert_eq!(c.public_host().as_deref(), Some("images.example.com"));
+        assert_eq!(load("public_url = \"\"\n").unwrap().public_url, None, "empty means unset");
         let c = load("public_url = \"http://[::1]:8080\"\n").unwrap();
         assert_eq!(c.public_host().as_deref(), Some("::1"));
         for bad in [
@@ -977,11 +980,27 @@ mod tests {
             "https://user:pw@example.com",
             "https://example.com/?a=b",
             "https://example.com/#top",
-            "",
         ] {
             let err = load(&format!("public_url = {bad:?}\n")).unwrap_err().to_string();
             assert!(err.contains("public_url"), "{bad}: {err}");
         }
+    }
+
+    #[test]
+    fn public_url_and_defaults_from_the_environment() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("EASEL_PUBLIC_URL", "");
+            jail.set_env("EASEL_DEFAULTS__ASPECT_RATIO", "16:9");
+            jail.set_env("EASEL_STRICT_PARAMETERS", "false");
+            let c = Config::load(None, &Overrides::default()).unwrap();
+            assert_eq!(c.public_url, None, "an empty EASEL_PUBLIC_URL (a compose default) is unset");
+            assert_eq!(c.defaults.aspect_ratio.as_deref(), Some("16:9"));
+            assert!(!c.strict_parameters);
+            jail.set_env("EASEL_PUBLIC_URL", "https://images.example.com/");
+            let c = Config::load(None, &Overrides::default()).unwrap();
+            assert_eq!(c.public_url.as_deref(), Some("https://images.example.com"));
+            Ok(())
+        });
     }
 
     #[test]
