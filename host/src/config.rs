@@ -18,15 +18,29 @@ pub struct Config {
     pub listen: SocketAddr,
     /// Directory for the SQLite file, local blobs, plugins and caches.
     pub data_dir: PathBuf,
-    /// Base of absolute links the server hands out (signed URLs, webhooks).
-    pub public_url: String,
+    /// The address clients reach this server at, e.g. `https://images.example.com` or
+    /// `https://example.com/easel` (an `http`/`https` origin with an optional path prefix; a
+    /// trailing `/` is dropped). When set, every link in an answer is absolute under it (image
+    /// `url` and `variants`, `Location` headers), provider callbacks are addressed to it, and
+    /// its host counts as this server's own name for the IP-allowlisted tiers. Unset (the
+    /// default): links are relative to the server (`/v1/images/…`) and callbacks are off.
+    pub public_url: Option<String>,
     /// `sqlite://path` (default: `<data_dir>/easel.db`) or `postgres://user:pass@host:5432/db`.
     /// Redacted in `Debug`: a PostgreSQL URL usually carries a password.
     pub database_url: Option<Secret>,
     /// Connections in this process's database pool (1..=200).
     pub database_max_connections: u32,
-    /// Model used when a request names none, as `provider/model`.
-    pub default_model: String,
+    /// Older name of `defaults.model`, still honoured: the model used when a request and the
+    /// user's settings name none, as `provider/model`. Setting both to different models is
+    /// an error.
+    pub default_model: Option<String>,
+    /// Reject a request parameter the chosen model does not take (`steps`, `seed`, `quality`,
+    /// `guidance_scale`, `strength`, `loras`) with 422 `validation_error` naming the field and
+    /// the model (`true`, the default); `false` accepts the generation without it and lists
+    /// what was dropped in its `warnings`.
+    pub strict_parameters: bool,
+    /// Server-wide defaults for what a request and the user's settings leave out.
+    pub defaults: DefaultsConfig,
     /// Log output: `pretty` (default) or `json`.
     pub log_format: LogFormat,
     /// Object storage for image files.
@@ -55,6 +69,30 @@ pub struct Config {
     #[serde(skip)]
     pub ignored_env: Vec<String>,
 }
+
+/// `[defaults]`: what a generation uses when neither the request nor the user's settings
+/// (`PATCH /v1/me`) say. Precedence, for each field: request > user settings > these >
+/// the style template's and then the archetype's preferred ratio (so `aspect_ratio = "16:9"`
+/// wins over an archetype's 4:3: set no default ratio to let archetypes choose).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DefaultsConfig {
+    /// `provider/model`; default `local/procedural` (or the older top-level `default_model`).
+    pub model: Option<String>,
+    /// Exact ratio `"W:H"`, 1 ≤ W, H ≤ 64, used when a request gives no size in any form.
+    pub aspect_ratio: Option<String>,
+    /// Style template id (`GET /v1/styles`); one that no loaded plugin offers is skipped
+    /// (and logged at start-up).
+    pub style: Option<String>,
+    /// Archetype id (`GET /v1/archetypes`); one that no loaded plugin offers is skipped (and
+    /// logged at start-up).
+    pub archetype: Option<String>,
+    /// Stored format: `png`, `jpeg` or `webp`; default `png`.
+    pub output_format: Option<String>,
+}
+
+/// The model used when a request and the user's settings name none, out of the box.
+pub const BUILTIN_DEFAULT_MODEL: &str = "local/procedural";
 
 /// `[auth]`: who may register, how long sessions last, which networks get a tier without
 /// credentials, and where the casbin policy comes from.
@@ -422,10 +460,12 @@ impl Default for Config {
         Self {
             listen: "127.0.0.1:8080".parse().unwrap(),
             data_dir: PathBuf::from("./easel-data"),
-            public_url: "http://localhost:8080".into(),
+            public_url: None,
             database_url: None,
             database_max_connections: 10,
-            default_model: "local/procedural".into(),
+            default_model: None,
+            strict_parameters: true,
+            defaults: DefaultsConfig::default(),
             log_format: LogFormat::Pretty,
             blobs: BlobsConfig::default(),
             jobs: JobsConfig::default(),
@@ -546,6 +586,12 @@ impl Config {
         if let Some(format) = overrides.log_format {
             config.log_format = format;
         }
+        // An empty value (`EASEL_PUBLIC_URL=` from a template) means unset.
+        config.public_url = config
+            .public_url
+            .take()
+            .map(|url| url.trim().trim_end_matches('/').to_string())
+            .filter(|url| !url.is_empty());
         let cwd = std::env::current_dir()
             .map_err(|e| ConfigError(format!("cannot read the working directory to resolve relative paths: {e}")))?;
         config.resolve_paths(&cwd);
@@ -662,9 +708,8 @@ impl Config {
                 }
             }
         }
-        if !self.default_model.contains('/') {
-            return Err(ConfigError(format!("default_model must be `provider/model`, got {:?}", self.default_model)));
-        }
+        self.validate_public_url()?;
+        self.validate_defaults()?;
         if !(1..=200).contains(&self.database_max_connections) {
             return Err(ConfigError(format!(
                 "database_max_connections must be 1..=200, got {}",
@@ -684,6 +729,106 @@ impl Config {
             ));
         }
         self.validate_auth()
+    }
+
+    /// `public_url`: an absolute `http`/`https` URL with a host, an optional path prefix and
+    /// nothing else; `[plugins.<id>] callbacks = true` needs it.
+    fn validate_public_url(&self) -> Result<(), ConfigError> {
+        let Some(raw) = &self.public_url else {
+            if let Some((id, _)) = self.plugins.grants.iter().find(|(_, g)| g.callbacks && !g.disabled) {
+                return Err(ConfigError(format!(
+                    "plugins.{id}.callbacks = true needs public_url: the provider calls back at \
+                     {{public_url}}/v1/callbacks/{id}/<generation id>, so set public_url to the address it can reach"
+                )));
+            }
+            return Ok(());
+        };
+        let bad = |why: &str| {
+            ConfigError(format!(
+                "public_url {raw:?} {why}: use an http(s) origin with an optional path prefix, e.g. \
+                 https://images.example.com or https://example.com/easel"
+            ))
+        };
+        let url = reqwest::Url::parse(raw).map_err(|e| bad(&format!("is not a URL ({e})")))?;
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(bad("must start with http:// or https://"));
+        }
+        if url.host_str().is_none_or(str::is_empty) {
+            return Err(bad("names no host"));
+        }
+        if !url.username().is_empty() || url.password().is_some() {
+            return Err(bad("must not carry credentials"));
+        }
+        if url.query().is_some() || url.fragment().is_some() {
+            return Err(bad("must not have a query or fragment"));
+        }
+        if raw.is_empty() || raw.ends_with('/') {
+            return Err(bad("must not end with /"));
+        }
+        Ok(())
+    }
+
+    /// The host name of `public_url` (lower case, IPv6 without brackets), when set.
+    pub fn public_host(&self) -> Option<String> {
+        let url = reqwest::Url::parse(self.public_url.as_deref()?).ok()?;
+        Some(url.host_str()?.trim_start_matches('[').trim_end_matches(']').to_ascii_lowercase())
+    }
+
+    /// The base of links handed to clients: `public_url`, or `""` (links relative to the server).
+    pub fn link_base(&self) -> &str {
+        self.public_url.as_deref().unwrap_or("").trim_end_matches('/')
+    }
+
+    /// The model a generation uses when neither the request nor the user's settings name
+    /// one: `defaults.model`, else the older `default_model`, else `local/procedural`.
+    pub fn default_model(&self) -> &str {
+        self.defaults.model.as_deref().or(self.default_model.as_deref()).unwrap_or(BUILTIN_DEFAULT_MODEL)
+    }
+
+    /// `[defaults]` and `default_model`: well-formed values (whether the model, style and
+    /// archetype exist is known only once plugins load; the server logs a warning then).
+    fn validate_defaults(&self) -> Result<(), ConfigError> {
+        let d = &self.defaults;
+        if let (Some(new), Some(old)) = (&d.model, &self.default_model)
+            && new != old
+        {
+            return Err(ConfigError(format!(
+                "defaults.model ({new:?}) and default_model ({old:?}) disagree: default_model is the older name \
+                 of defaults.model; keep one"
+            )));
+        }
+        let model_ok = |m: &str| {
+            m.split_once('/').is_some_and(|(p, r)| !p.is_empty() && !r.is_empty())
+                && m.len() <= 200
+                && m.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-/:@".contains(&b))
+        };
+        for (key, value) in [("defaults.model", &d.model), ("default_model", &self.default_model)] {
+            if let Some(m) = value
+                && !model_ok(m)
+            {
+                return Err(ConfigError(format!("{key} must be `provider/model`, got {m:?}")));
+            }
+        }
+        if let Some(ar) = &d.aspect_ratio {
+            crate::imaging::Ratio::parse(ar).map_err(|e| ConfigError(format!("defaults.aspect_ratio: {e}")))?;
+        }
+        if let Some(f) = &d.output_format
+            && crate::imaging::Format::parse(f).is_none()
+        {
+            return Err(ConfigError(format!("defaults.output_format must be png, jpeg or webp, got {f:?}")));
+        }
+        for (key, value) in [("defaults.style", &d.style), ("defaults.archetype", &d.archetype)] {
+            if let Some(id) = value
+                && (id.is_empty()
+                    || id.len() > 100
+                    || !id.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-/:@".contains(&b)))
+            {
+                return Err(ConfigError(format!(
+                    "{key} must be an id such as the ones GET /v1/styles and GET /v1/archetypes list, got {id:?}"
+                )));
+            }
+        }
+        Ok(())
     }
 
     fn validate_auth(&self) -> Result<(), ConfigError> {
@@ -939,7 +1084,9 @@ mod tests {
         let c = Config::default();
         c.validate().unwrap();
         assert_eq!(c.listen.to_string(), "127.0.0.1:8080");
-        assert_eq!(c.default_model, "local/procedural");
+        assert_eq!(c.default_model(), "local/procedural");
+        assert_eq!(c.public_url, None);
+        assert!(c.strict_parameters);
     }
 
     #[test]
@@ -975,6 +1122,99 @@ mod tests {
             assert!(err.contains(key), "{err}");
         }
         assert!(Config::load(Some(&dir.path().join("missing.toml")), &Overrides::default()).is_err());
+    }
+
+    #[test]
+    fn public_url_is_optional_and_checked_when_set() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("easel.toml");
+        let load = |toml: &str| {
+            std::fs::write(&file, toml).unwrap();
+            Config::load(Some(&file), &Overrides::default())
+        };
+        let c = load("").unwrap();
+        assert_eq!((c.public_url.as_deref(), c.link_base(), c.public_host()), (None, "", None));
+        let c = load("public_url = \"https://Images.Example.com/easel/\"\n").unwrap();
+        assert_eq!(c.public_url.as_deref(), Some("https://Images.Example.com/easel"), "a trailing / is dropped");
+        assert_eq!(c.link_base(), "https://Images.Example.com/easel");
+        assert_eq!(c.public_host().as_deref(), Some("images.example.com"));
+        assert_eq!(load("public_url = \"\"\n").unwrap().public_url, None, "empty means unset");
+        let c = load("public_url = \"http://[::1]:8080\"\n").unwrap();
+        assert_eq!(c.public_host().as_deref(), Some("::1"));
+        for bad in [
+            "ftp://example.com",
+            "example.com",
+            "https://",
+            "https://user:pw@example.com",
+            "https://example.com/?a=b",
+            "https://example.com/#top",
+        ] {
+            let err = load(&format!("public_url = {bad:?}\n")).unwrap_err().to_string();
+            assert!(err.contains("public_url"), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn public_url_and_defaults_from_the_environment() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("EASEL_PUBLIC_URL", "");
+            jail.set_env("EASEL_DEFAULTS__ASPECT_RATIO", "16:9");
+            jail.set_env("EASEL_STRICT_PARAMETERS", "false");
+            let c = Config::load(None, &Overrides::default()).unwrap();
+            assert_eq!(c.public_url, None, "an empty EASEL_PUBLIC_URL (a compose default) is unset");
+            assert_eq!(c.defaults.aspect_ratio.as_deref(), Some("16:9"));
+            assert!(!c.strict_parameters);
+            jail.set_env("EASEL_PUBLIC_URL", "https://images.example.com/");
+            let c = Config::load(None, &Overrides::default()).unwrap();
+            assert_eq!(c.public_url.as_deref(), Some("https://images.example.com"));
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn callbacks_need_a_public_url() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("easel.toml");
+        std::fs::write(&file, "[plugins.fal]\ncallbacks = true\n").unwrap();
+        let err = Config::load(Some(&file), &Overrides::default()).unwrap_err().to_string();
+        assert!(err.contains("plugins.fal.callbacks") && err.contains("public_url"), "{err}");
+        std::fs::write(&file, "public_url = \"https://easel.example.com\"\n[plugins.fal]\ncallbacks = true\n").unwrap();
+        Config::load(Some(&file), &Overrides::default()).unwrap();
+        // A disabled plugin is never called back.
+        std::fs::write(&file, "[plugins.fal]\ncallbacks = true\ndisabled = true\n").unwrap();
+        Config::load(Some(&file), &Overrides::default()).unwrap();
+    }
+
+    #[test]
+    fn defaults_and_the_older_default_model() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("easel.toml");
+        let load = |toml: &str| {
+            std::fs::write(&file, toml).unwrap();
+            Config::load(Some(&file), &Overrides::default())
+        };
+        assert_eq!(load("default_model = \"fal/fal-ai/flux/dev\"\n").unwrap().default_model(), "fal/fal-ai/flux/dev");
+        let c = load("[defaults]\nmodel = \"gemini/x\"\naspect_ratio = \"16:9\"\noutput_format = \"webp\"\nstyle = \"anime\"\narchetype = \"icon\"\n").unwrap();
+        assert_eq!(c.default_model(), "gemini/x");
+        assert_eq!(c.defaults.aspect_ratio.as_deref(), Some("16:9"));
+        load("default_model = \"gemini/x\"\n[defaults]\nmodel = \"gemini/x\"\n").unwrap();
+        let err =
+            load("default_model = \"local/procedural\"\n[defaults]\nmodel = \"gemini/x\"\n").unwrap_err().to_string();
+        assert!(err.contains("defaults.model") && err.contains("default_model"), "{err}");
+        for (toml, key) in [
+            ("default_model = \"procedural\"\n", "default_model"),
+            ("[defaults]\nmodel = \"x\"\n", "defaults.model"),
+            ("[defaults]\naspect_ratio = \"wide\"\n", "defaults.aspect_ratio"),
+            ("[defaults]\naspect_ratio = \"100:1\"\n", "defaults.aspect_ratio"),
+            ("[defaults]\noutput_format = \"gif\"\n", "defaults.output_format"),
+            ("[defaults]\nstyle = \"\"\n", "defaults.style"),
+            ("[defaults]\narchetype = \"a b\"\n", "defaults.archetype"),
+            ("[defaults]\nquality = \"high\"\n", "quality"),
+        ] {
+            let err = load(toml).unwrap_err().to_string();
+            assert!(err.contains(key), "{toml}: {err}");
+        }
+        assert!(!load("strict_parameters = false\n").unwrap().strict_parameters);
     }
 
     #[test]
@@ -1141,6 +1381,14 @@ mod example_config {
         // What the example documents is what a fresh server does.
         assert_eq!(config.tiers, defaults.tiers);
         assert_eq!(config.jobs.provider_attempts, defaults.jobs.provider_attempts);
+        assert_eq!(config.public_url, defaults.public_url);
+        assert_eq!(config.strict_parameters, defaults.strict_parameters);
+        assert_eq!(config.default_model(), defaults.default_model());
+        assert_eq!(
+            DefaultsConfig { model: None, ..config.defaults.clone() },
+            defaults.defaults,
+            "[defaults] shows only the default model"
+        );
         for id in ["gemini", "openai", "fal", "replicate"] {
             assert_eq!(
                 config.plugins.grants[id].allowed_outbound_hosts, defaults.plugins.grants[id].allowed_outbound_hosts,

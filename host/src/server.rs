@@ -36,6 +36,7 @@ pub async fn build_app(mut config: Config) -> anyhow::Result<App> {
     for failure in &registry.catalog().failures {
         tracing::warn!(plugin = %failure.name, error = %failure.error, "plugin not loaded");
     }
+    warn_about_unknown_defaults(&config, &registry);
     let auth = Arc::new(crate::auth::Auth::new(&config, db.as_ref()).await?);
     let config = Arc::new(config);
     if config.plugins.watch
@@ -56,6 +57,26 @@ pub async fn build_app(mut config: Config) -> anyhow::Result<App> {
         callbacks: Arc::default(),
         replica_id: crate::service::new_id("rep"),
     })
+}
+
+/// Log the server-wide defaults that name a model, style or archetype no loaded plugin
+/// offers: they can only be checked once plugins load, and a plugin may still arrive later.
+fn warn_about_unknown_defaults(config: &Config, registry: &Registry) {
+    let model = config.default_model();
+    if registry.find_model(model).is_none() {
+        tracing::warn!(model, "defaults.model names no loaded model; requests without a model will be refused");
+    }
+    let catalog = registry.catalog();
+    if let Some(style) = config.defaults.style.as_deref()
+        && catalog.style(style).is_none()
+    {
+        tracing::warn!(style, "defaults.style names no loaded style template; it is skipped until one does");
+    }
+    if let Some(archetype) = config.defaults.archetype.as_deref()
+        && catalog.archetype(archetype).is_none()
+    {
+        tracing::warn!(archetype, "defaults.archetype names no loaded archetype; it is skipped until one does");
+    }
 }
 
 /// A server running in this process: its address, its state, and a handle to stop it.

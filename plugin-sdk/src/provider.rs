@@ -141,7 +141,11 @@ impl ModelBuilder {
         self
     }
 
-    /// Request fields the model honours ("seed", "negative_prompt", "steps", …).
+    /// Request fields the model honours ("seed", "negative_prompt", "steps", …). Be truthful:
+    /// the host refuses a request that sets `seed`, `steps`, `guidance_scale`, `quality`,
+    /// `strength` or `loras` for a model that does not list it (or drops it with a warning,
+    /// as the operator chooses), and merges a `negative_prompt` into the prompt ("Avoid: …")
+    /// for a model that does not list `negative_prompt`.
     pub fn supports(mut self, params: &[&str]) -> Self {
         self.model.supported_parameters = params.iter().map(|p| p.to_string()).collect();
         self

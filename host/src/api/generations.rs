@@ -29,12 +29,16 @@ pub struct GenerationsApi {
 pub struct CreateGenerationRequest {
     /// What to draw, 1–4000 characters.
     pub prompt: String,
-    /// What to avoid, ≤ 2000 characters (merged into the prompt for providers without native support).
+    /// What to avoid, ≤ 2000 characters. Every model takes it: one whose `supported_parameters`
+    /// do not list `negative_prompt` gets it merged into the prompt as an "Avoid: …" sentence.
     pub negative_prompt: Option<String>,
-    /// `provider/model` from `GET /v1/models`; default from the server's config (`local/procedural`).
+    /// `provider/model` from `GET /v1/models`; default: your settings' `default_model`, else the
+    /// server's `[defaults] model` (`local/procedural` out of the box).
     pub model: Option<String>,
     /// Exact ratio `"W:H"`, 1 ≤ W, H ≤ 64, e.g. `"16:9"` or `"2:7"`. About one megapixel. A model with
     /// fixed native sizes draws at the nearest native ratio and the server crops centrally to this one.
+    /// When no size is given in any form: your settings' `default_aspect_ratio`, else the server's
+    /// `[defaults] aspect_ratio`, else the style's, then the archetype's preferred ratio, else 1:1.
     pub aspect_ratio: Option<String>,
     /// A preset (`square_hd` 1024², `square` 512², `portrait_4_3` 768×1024, `portrait_16_9` 576×1024,
     /// `landscape_4_3` 1024×768, `landscape_16_9` 1024×576) or `"WxH"`.
@@ -47,29 +51,39 @@ pub struct CreateGenerationRequest {
     pub n: Option<i64>,
     /// 0–4294967295. Image *i* uses `seed + i`. Same seed and request → same image on deterministic
     /// models. Random when absent; always echoed.
+    ///
+    /// `seed`, `steps`, `guidance_scale`, `quality`, `strength` and `loras` are for models whose
+    /// `supported_parameters` (`GET /v1/models`) list them; for another model they are a 422
+    /// `validation_error` naming the field and the model, or, on a server with
+    /// `strict_parameters = false`, dropped and listed in the generation's `warnings`.
     pub seed: Option<i64>,
-    /// Sampling steps, 1–100, for models that support them.
+    /// Sampling steps, 1–100, for models that support them (see `seed`).
     pub steps: Option<i64>,
-    /// Classifier-free guidance, 0–20, for models that support it.
+    /// Classifier-free guidance, 0–20, for models that support it (see `seed`).
     pub guidance_scale: Option<f64>,
-    /// `draft`, `standard` or `high`; mapped by the provider.
+    /// `draft`, `standard` or `high`; mapped by the provider, for models that support it (see `seed`).
     pub quality: Option<String>,
-    /// Stored format: `png` (default), `jpeg` or `webp`.
+    /// Stored format: `png`, `jpeg` or `webp`; default the server's `[defaults] output_format`
+    /// (`png` out of the box).
     pub output_format: Option<String>,
     /// Your own JSON object (≤ 64 keys, 16 KiB), stored and echoed.
     pub metadata: Option<serde_json::Value>,
     /// Style template id from `GET /v1/styles`: expands the prompt and negative prompt and fills in
-    /// its default parameters (your own values win).
+    /// its default parameters where the model takes them (your own values win). Default: your
+    /// settings' `default_style`, else the server's `[defaults] style`.
     pub style: Option<String>,
-    /// Archetype id from `GET /v1/archetypes`: steers the prompt, picks the ratio when you give no
-    /// size, and for the vector kinds turns background removal on.
+    /// Archetype id from `GET /v1/archetypes`: steers the prompt, picks the ratio when neither you,
+    /// your settings nor the server's `[defaults] aspect_ratio` give a size, and for the vector
+    /// kinds turns background removal on. Default: the server's `[defaults] archetype`.
     pub archetype: Option<String>,
     /// Which part to keep when cropping to the exact ratio: `center` (default), `top`, `bottom`,
     /// `left`, `right`, or `smart` (content-aware).
     pub crop_anchor: Option<String>,
     /// Also make a `transparent` variant (PNG) with a plain background removed. Default from the archetype.
     pub remove_background: Option<bool>,
-    /// Include each image's bytes as base64 in the finished generation.
+    /// Include each image's bytes as base64 in the finished generation: the main file as
+    /// `images[].base64` and every variant (`original`, `cropped`, `transparent`) as
+    /// `images[].variants.<name>.base64`. Large: prefer the `url` links for big images.
     pub return_base64: Option<bool>,
     /// Source image for image-to-image, editing and inpainting (models whose `kinds` include
     /// `image_to_image` or `inpainting`). Any size within the server's pixel limit.
@@ -127,6 +141,15 @@ pub struct GenerationError {
     pub message: String,
 }
 
+/// A request parameter the server did not pass on (`strict_parameters = false`).
+#[derive(Debug, Clone, Object)]
+pub struct ParameterWarning {
+    /// The request field, e.g. `steps`.
+    pub field: String,
+    /// What happened to it, naming the model.
+    pub message: String,
+}
+
 /// A generation: the request echoed, its job state, and its images once it succeeded.
 #[derive(Debug, Clone, Object)]
 pub struct Generation {
@@ -178,6 +201,11 @@ pub struct Generation {
     pub provider_prompt: Option<String>,
     /// The images, in order (empty until `succeeded`).
     pub images: Vec<Image>,
+    /// Request parameters that were not used, one `{field, message}` each: those the model
+    /// does not take, dropped on a server with `strict_parameters = false` (by default such a
+    /// request is refused with 422 `validation_error` instead), and those a fallback model
+    /// that drew the images (`model_used`) ignored.
+    pub warnings: Vec<ParameterWarning>,
     /// Set when `failed`: `provider_error`, `content_blocked` (the provider's safety system
     /// refused), `unauthorized_provider` (the provider refused the key), `plugin_error`, ….
     pub error: Option<GenerationError>,
@@ -219,13 +247,16 @@ pub(crate) fn ts(ms: i64) -> DateTime<Utc> {
     Utc.timestamp_millis_opt(ms).single().unwrap_or_default()
 }
 
-impl From<GenerationView> for Generation {
-    fn from(v: GenerationView) -> Self {
+impl Generation {
+    /// The API form of a generation, its links under `base` (`public_url`, or `""` for links
+    /// relative to the server; see [`super::link`]).
+    pub fn from_view(v: GenerationView, base: &str) -> Self {
         let s = v.spec;
         let r = v.row;
         Generation {
             error: r.error_code.map(|code| GenerationError { code, message: r.error_message.unwrap_or_default() }),
-            images: v.images.into_iter().map(Image::from).collect(),
+            images: v.images.into_iter().map(|i| Image::from_row(i, base)).collect(),
+            warnings: s.warnings.into_iter().map(|w| ParameterWarning { field: w.field, message: w.message }).collect(),
             id: r.id,
             status: r.status,
             progress: r.progress,
@@ -271,7 +302,8 @@ pub enum CreateGenerationResponse {
     /// Finished within the `Prefer: wait=N` time (succeeded or failed: check `status`).
     #[oai(status = 200)]
     Finished(Json<Generation>, #[oai(header = "Preference-Applied")] String),
-    /// Accepted and queued (or still running when the wait ran out): poll `Location`.
+    /// Accepted and queued (or still running when the wait ran out): poll `Location` (absolute
+    /// under the server's `public_url` when set, else relative).
     #[oai(status = 202)]
     Accepted(Json<Generation>, #[oai(header = "Location")] String),
 }
@@ -301,7 +333,9 @@ impl GenerationsApi {
     ///
     /// Errors: 422 `validation_error` naming each invalid field (`errors[].field`: also
     /// `input_image`, `mask`, `strength`, `loras`, `provider_options`, and `model` when it needs
-    /// a key nobody configured), 403 `forbidden` when your tier may not use the model or must
+    /// a key nobody configured; and each parameter the model does not take, naming the model,
+    /// unless the server has `strict_parameters = false`: then the generation's `warnings` list
+    /// what was dropped), 403 `forbidden` when your tier may not use the model or must
     /// bring its own key, 400 for a body that is not JSON, 413 for a body over the limit, 415
     /// for a non-JSON content type, 429/402 for limits (see Limits).
     #[oai(path = "/v1/generations", method = "post", operation_id = "create_generation")]
@@ -373,8 +407,8 @@ impl GenerationsApi {
                 return Ok(CreateGenerationResponse::Finished(Json(generation), format!("wait={wait}")));
             }
         }
-        let location = format!("/v1/generations/{}", view.row.id);
-        Ok(CreateGenerationResponse::Accepted(Json(view.into()), location))
+        let location = super::link(app, &format!("/v1/generations/{}", view.row.id));
+        Ok(CreateGenerationResponse::Accepted(Json(Generation::from_view(view, app.config.link_base())), location))
     }
 
     /// Get a generation.
@@ -394,7 +428,8 @@ impl GenerationsApi {
     /// event. 404 `not_found` for an unknown id; 409 `invalid_state` when it already finished.
     #[oai(path = "/v1/generations/:id/cancel", method = "post", operation_id = "cancel_generation")]
     async fn cancel(&self, id: Path<String>, principal: Data<&Principal>) -> Result<Json<Generation>, ApiError> {
-        Ok(Json(app(&self.app).cancel_generation(&principal, &id).await?.into()))
+        let app = app(&self.app);
+        Ok(Json(Generation::from_view(app.cancel_generation(&principal, &id).await?, app.config.link_base())))
     }
 
     /// Stream a generation's progress as Server-Sent Events.
@@ -438,21 +473,29 @@ impl GenerationsApi {
         cursor: Query<Option<String>>,
         principal: Data<&Principal>,
     ) -> Result<Json<GenerationList>, ApiError> {
-        let (views, next) = app(&self.app).list_generations(&principal, status.0, cursor.0, limit.0).await?;
-        Ok(Json(GenerationList { items: views.into_iter().map(Generation::from).collect(), next_cursor: next }))
+        let app = app(&self.app);
+        let (views, next) = app.list_generations(&principal, status.0, cursor.0, limit.0).await?;
+        let base = app.config.link_base();
+        let items = views.into_iter().map(|v| Generation::from_view(v, base)).collect();
+        Ok(Json(GenerationList { items, next_cursor: next }))
     }
 }
 
-/// The generation, with each image's bytes inlined when the request asked for it.
+/// The generation, with the bytes of each image's every variant inlined (`variants.<name>.base64`,
+/// and the main file as `base64`) when the request asked for it and it succeeded.
 async fn with_base64(app: &App, view: GenerationView) -> crate::error::AppResult<Generation> {
     use base64::Engine;
     let wanted = view.spec.return_base64 && view.row.status == "succeeded";
-    let keys: Vec<String> = view.images.iter().map(|i| i.blob_key.clone()).collect();
-    let mut generation = Generation::from(view);
+    let keys: Vec<_> = view.images.iter().map(super::images::variant_keys).collect();
+    let mut generation = Generation::from_view(view, app.config.link_base());
     if wanted {
-        for (image, key) in generation.images.iter_mut().zip(keys) {
-            let bytes = app.blobs.get(&key).await?;
-            image.base64 = Some(base64::engine::general_purpose::STANDARD.encode(&bytes));
+        let encode = |bytes: &[u8]| base64::engine::general_purpose::STANDARD.encode(bytes);
+        for (image, keys) in generation.images.iter_mut().zip(keys) {
+            for (name, variant) in image.variants.named_mut() {
+                let (Some(variant), Some(key)) = (variant, keys.get(name)) else { continue };
+                variant.base64 = Some(encode(&app.blobs.get(key).await?));
+            }
+            image.base64 = image.variants.cropped.as_ref().and_then(|v| v.base64.clone());
         }
     }
     Ok(generation)

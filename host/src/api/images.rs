@@ -26,7 +26,8 @@ pub struct ImagesApi {
 /// One stored file of an image.
 #[derive(Debug, Clone, Object)]
 pub struct ImageVariant {
-    /// Download link (relative to the server).
+    /// Download link: absolute under the server's `public_url` when the operator set one,
+    /// else relative to the server (`/v1/images/{id}/file?variant=…`).
     pub url: String,
     /// Pixels.
     pub width: u32,
@@ -36,6 +37,9 @@ pub struct ImageVariant {
     pub format: String,
     /// File size in bytes.
     pub bytes: i64,
+    /// This file's bytes, base64 (standard alphabet, padded), when the generation asked for
+    /// `return_base64` and has succeeded; null otherwise.
+    pub base64: Option<String>,
 }
 
 /// The variants of an image.
@@ -49,6 +53,17 @@ pub struct ImageVariants {
     pub transparent: Option<ImageVariant>,
 }
 
+impl ImageVariants {
+    /// The variants by name, in a fixed order, for filling them one by one.
+    pub(crate) fn named_mut(&mut self) -> [(&'static str, Option<&mut ImageVariant>); 3] {
+        [
+            ("original", self.original.as_mut()),
+            ("cropped", self.cropped.as_mut()),
+            ("transparent", self.transparent.as_mut()),
+        ]
+    }
+}
+
 /// A stored image.
 #[derive(Debug, Clone, Object)]
 pub struct Image {
@@ -56,9 +71,10 @@ pub struct Image {
     pub id: String,
     /// The generation that made it.
     pub generation_id: Option<String>,
-    /// Download link: `/v1/images/{id}/file`.
+    /// Download link of the main file: `{public_url}/v1/images/{id}/file` when the operator
+    /// set `public_url`, else relative to the server (`/v1/images/{id}/file`).
     pub url: String,
-    /// Variant links.
+    /// Variant links (absolute or relative like `url`).
     pub variants: ImageVariants,
     /// Pixels.
     pub width: u32,
@@ -88,15 +104,18 @@ pub struct Image {
     pub parent_id: Option<String>,
     /// When it was stored.
     pub created_at: DateTime<Utc>,
-    /// The main file's bytes, base64, when the generation asked for `return_base64`.
+    /// The main file's bytes, base64, when the generation asked for `return_base64` (the
+    /// same as `variants.cropped.base64`; every variant carries its own).
     pub base64: Option<String>,
 }
 
-impl From<ImageRow> for Image {
-    fn from(r: ImageRow) -> Self {
-        let url = format!("/v1/images/{}/file", r.id);
-        let stored: std::collections::BTreeMap<String, crate::service::pipeline::StoredVariant> =
-            serde_json::from_str(&r.variants_json).unwrap_or_default();
+impl Image {
+    /// The API form of a stored image, its links under `base` (`public_url`, or `""` for
+    /// links relative to the server; see [`super::link`]).
+    pub fn from_row(r: ImageRow, base: &str) -> Self {
+        let path = format!("/v1/images/{}/file", r.id);
+        let url = format!("{base}{path}");
+        let stored = stored_variants(&r);
         let variant = |name: &str| {
             stored.get(name).map(|v| ImageVariant {
                 url: format!("{url}?variant={name}"),
@@ -104,6 +123,7 @@ impl From<ImageRow> for Image {
                 height: v.height,
                 format: v.format.clone(),
                 bytes: v.bytes,
+                base64: None,
             })
         };
         let mut variants = ImageVariants {
@@ -118,6 +138,7 @@ impl From<ImageRow> for Image {
                 height: r.height as u32,
                 format: r.format.clone(),
                 bytes: r.bytes,
+                base64: None,
             });
         }
         Image {
@@ -142,6 +163,22 @@ impl From<ImageRow> for Image {
             created_at: ts(r.created_at),
         }
     }
+}
+
+/// The stored variants of an image by name (`original`, `cropped`, `transparent`).
+pub(crate) fn stored_variants(
+    r: &ImageRow,
+) -> std::collections::BTreeMap<String, crate::service::pipeline::StoredVariant> {
+    serde_json::from_str(&r.variants_json).unwrap_or_default()
+}
+
+/// The blob key of each variant of `r` by name; `cropped` is the main file when it was not
+/// stored separately.
+pub(crate) fn variant_keys(r: &ImageRow) -> std::collections::BTreeMap<String, String> {
+    let mut keys: std::collections::BTreeMap<String, String> =
+        stored_variants(r).into_iter().map(|(name, v)| (name, v.key)).collect();
+    keys.entry("cropped".into()).or_insert_with(|| r.blob_key.clone());
+    keys
 }
 
 /// Image bytes in the requested format.
@@ -275,7 +312,8 @@ pub struct ImageList {
 /// Answer of `POST /v1/images/{id}/edits`.
 #[derive(ApiResponse)]
 pub enum EditResponse {
-    /// The new image (its `parent_id` is the source).
+    /// The new image (its `parent_id` is the source); `Location` is its record's link
+    /// (absolute under `public_url` when set).
     #[oai(status = 201)]
     Created(Json<Image>, #[oai(header = "Location")] String),
 }
@@ -287,7 +325,8 @@ impl ImagesApi {
     /// 404 `not_found` for an unknown id.
     #[oai(path = "/v1/images/:id", method = "get", operation_id = "get_image")]
     async fn get(&self, id: Path<String>, principal: Data<&Principal>) -> Result<Json<Image>, ApiError> {
-        Ok(Json(app(&self.app).get_image(&principal, &id).await?.into()))
+        let app = app(&self.app);
+        Ok(Json(Image::from_row(app.get_image(&principal, &id).await?, app.config.link_base())))
     }
 
     /// Download an image file.
@@ -357,15 +396,18 @@ impl ImagesApi {
                 }
             })
             .collect();
-        let row = app(&self.app).edit_image(&principal, &id, ops, body.0.output_format, idempotency.as_ref()).await?;
-        let location = format!("/v1/images/{}", row.id);
-        Ok(EditResponse::Created(Json(row.into()), location))
+        let app = app(&self.app);
+        let row = app.edit_image(&principal, &id, ops, body.0.output_format, idempotency.as_ref()).await?;
+        let location = super::link(app, &format!("/v1/images/{}", row.id));
+        Ok(EditResponse::Created(Json(Image::from_row(row, app.config.link_base())), location))
     }
 
     /// List the images edited from this one, oldest first. 404 for an unknown image.
     #[oai(path = "/v1/images/:id/edits", method = "get", operation_id = "list_image_edits")]
     async fn edits(&self, id: Path<String>, principal: Data<&Principal>) -> Result<Json<ImageList>, ApiError> {
-        let rows = app(&self.app).image_edits(&principal, &id).await?;
-        Ok(Json(ImageList { items: rows.into_iter().map(Image::from).collect(), next_cursor: None }))
+        let app = app(&self.app);
+        let rows = app.image_edits(&principal, &id).await?;
+        let base = app.config.link_base();
+        Ok(Json(ImageList { items: rows.into_iter().map(|r| Image::from_row(r, base)).collect(), next_cursor: None }))
     }
 }

@@ -214,7 +214,10 @@ async fn authorize<E: Endpoint>(next: E, mut req: Request, app: App) -> poem::Re
     // A tier given by address holds only for requests addressed to this server by an IP, by
     // `localhost` or by the `public_url` host: a web page whose name was re-pointed at
     // 127.0.0.1 (DNS rebinding) gets no more than anonymous access from a visitor's browser.
-    if principal.user_id.is_none() && principal.tier != "anonymous" && !host_is_ours(&req, &app.config.public_url) {
+    if principal.user_id.is_none()
+        && principal.tier != "anonymous"
+        && !host_is_ours(&req, app.config.public_host().as_deref())
+    {
         principal.owner = "anonymous".into();
         principal.tier = "anonymous".into();
     }
@@ -326,17 +329,17 @@ fn bearer_token(req: &Request) -> Option<String> {
     None
 }
 
-/// Does the request name this server: an IP literal, `localhost`, or `public_url`'s host?
-fn host_is_ours(req: &Request, public_url: &str) -> bool {
+/// Does the request name this server: an IP literal, `localhost`, or `public_url`'s host
+/// (`public_host`, when `public_url` is set)?
+fn host_is_ours(req: &Request, public_host: Option<&str>) -> bool {
     let Some(host) = req.headers().get("host").and_then(|v| v.to_str().ok()) else { return true };
     let name = match host.strip_prefix('[') {
         Some(v6) => return v6.split(']').next().is_some_and(|a| a.parse::<std::net::Ipv6Addr>().is_ok()),
         None => host.rsplit_once(':').map_or(host, |(name, _)| name),
     };
-    let public_host = public_url.split("://").nth(1).unwrap_or("").split(['/', ':']).next().unwrap_or("");
     name.parse::<std::net::Ipv4Addr>().is_ok()
         || name.eq_ignore_ascii_case("localhost")
-        || (!public_host.is_empty() && name.eq_ignore_ascii_case(public_host))
+        || public_host.is_some_and(|public| !public.is_empty() && name.eq_ignore_ascii_case(public))
 }
 
 fn set_headers(response: &mut Response, headers: &[(&'static str, String)]) {
@@ -370,6 +373,12 @@ pub enum Tag {
     Accounts,
     /// Operators: users, tiers, credits and invites.
     Admin,
+}
+
+/// A link to `path` (which starts with `/`) as clients get it: absolute under `public_url`
+/// when the operator set one, else relative to the server.
+pub(crate) fn link(app: &App, path: &str) -> String {
+    format!("{}{path}", app.config.link_base())
 }
 
 /// The `App` of an API struct; absent only when the spec is generated offline.

@@ -61,7 +61,9 @@ pub struct Model {
     pub native_sizes: Vec<NativeSize>,
     /// Most images per generation.
     pub max_n: u32,
-    /// Request fields it honours.
+    /// Request fields it honours. `seed`, `steps`, `guidance_scale`, `quality`, `strength` and
+    /// `loras` are refused (or dropped with a warning) for a model that does not list them;
+    /// `negative_prompt` is merged into the prompt when not listed.
     pub supported_parameters: Vec<String>,
     /// JSON schema of the `provider_options` it accepts; null when it takes none.
     pub options_schema: Option<serde_json::Value>,

@@ -69,10 +69,68 @@ pub struct NewGeneration {
 /// What styling decided before validation: the prompt the provider gets and the hints.
 #[derive(Clone, Debug, Default)]
 struct Styling {
+    /// The judged parameters ([`JUDGED_PARAMETERS`]) the request itself set, as opposed to
+    /// the user's settings, the server's defaults or a style template.
+    requested: Vec<&'static str>,
     provider_prompt: Option<String>,
     provider_negative_prompt: Option<String>,
     style_hint: Option<String>,
     remove_background_default: bool,
+}
+
+/// Request parameters a model takes only when its description lists them in
+/// `supported_parameters`. The rest are the host's own work and every model takes them: the
+/// size forms, `n` (up to `max_n`), `style` and `archetype` (prompt templates and crops),
+/// `negative_prompt` (merged into the prompt as "Avoid: …" for a model that does not list
+/// it), the output options; `input_image` and `mask` are judged by the model's `kinds`.
+pub const JUDGED_PARAMETERS: &[&str] = &["seed", "steps", "guidance_scale", "quality", "strength", "loras"];
+
+/// A request parameter the model does not take, dropped from a generation accepted under
+/// `strict_parameters = false`.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct ParameterWarning {
+    /// The request field.
+    pub field: String,
+    /// What happened to it.
+    pub message: String,
+}
+
+/// The judged parameters ([`JUDGED_PARAMETERS`]) `input` sets.
+fn given_parameters(input: &NewGeneration) -> Vec<&'static str> {
+    JUDGED_PARAMETERS
+        .iter()
+        .copied()
+        .filter(|p| match *p {
+            "seed" => input.seed.is_some(),
+            "steps" => input.steps.is_some(),
+            "guidance_scale" => input.guidance_scale.is_some(),
+            "quality" => input.quality.is_some(),
+            "strength" => input.strength.is_some(),
+            "loras" => input.loras.as_ref().is_some_and(|l| !l.is_empty()),
+            _ => false,
+        })
+        .collect()
+}
+
+/// What a fallback model `used` (which takes `supported`) ignored of the parameters sent for
+/// the model asked for: the request was judged against that one, so the generation says so.
+/// `seed` is left out (every generation has one) and so are LoRAs (a fallback without them
+/// is never used).
+fn fallback_warnings(spec: &GenerationSpec, used: &str, supported: &[String]) -> Vec<ParameterWarning> {
+    let given = [
+        ("steps", spec.steps.is_some()),
+        ("guidance_scale", spec.guidance_scale.is_some()),
+        ("quality", spec.quality.is_some()),
+        ("strength", spec.strength.is_some()),
+    ];
+    given
+        .into_iter()
+        .filter(|(p, given)| *given && !supported.iter().any(|s| s == p))
+        .map(|(p, _)| ParameterWarning {
+            field: p.into(),
+            message: format!("ignored: {used}, the fallback model that drew the images, does not take {p}"),
+        })
+        .collect()
 }
 
 /// Crop anchors.
@@ -158,6 +216,9 @@ pub struct GenerationSpec {
     /// `provider_options`, passed to the provider plugin as given.
     #[serde(default)]
     pub provider_options: Option<serde_json::Value>,
+    /// Request parameters the model does not take, dropped under `strict_parameters = false`.
+    #[serde(default)]
+    pub warnings: Vec<ParameterWarning>,
 }
 
 /// A LoRA adapter: weights (URL or provider path) and strength.
@@ -262,7 +323,7 @@ impl App {
         if let Some(image_id) = source.image_id {
             let row = self.db.get_image(&image_id).await?.filter(|row| principal.sees(row.owner_id.as_deref()));
             let Some(row) = row else {
-                return Err(AppError::field(&format!("{field}.image_id"), format!("no image {image_id:?} of yours")));
+                return Err(AppError::field(format!("{field}.image_id"), format!("no image {image_id:?} of yours")));
             };
             return Ok(self.blobs.get(&row.blob_key).await?.to_vec());
         }
@@ -273,29 +334,66 @@ impl App {
                 _ => data.as_str(),
             };
             if payload.len() / 4 * 3 > limit {
-                return Err(AppError::field(&format!("{field}.data"), format!("is larger than {limit} bytes")));
+                return Err(AppError::field(format!("{field}.data"), format!("is larger than {limit} bytes")));
             }
             return base64::engine::general_purpose::STANDARD
                 .decode(payload.trim())
-                .map_err(|e| AppError::field(&format!("{field}.data"), format!("is not valid base64: {e}")));
+                .map_err(|e| AppError::field(format!("{field}.data"), format!("is not valid base64: {e}")));
         }
         let url = source.url.unwrap_or_default();
         crate::plugins::http::fetch_public(&url, limit as u64, std::time::Duration::from_secs(20))
             .await
-            .map_err(|m| AppError::field(&format!("{field}.url"), m))
+            .map_err(|m| AppError::field(format!("{field}.url"), m))
     }
 
     /// Validate `input` against the request rules and the model's description.
+    /// Every judged parameter `input` sets counts as the caller's own (see
+    /// [`JUDGED_PARAMETERS`] and `strict_parameters`).
     pub fn validate(&self, input: NewGeneration) -> AppResult<(GenerationSpec, serde_json::Value)> {
-        self.validate_styled(input, Styling::default(), Vec::new())
+        let styling = Styling { requested: given_parameters(&input), ..Styling::default() };
+        self.validate_styled(input, styling, Vec::new())
     }
 
     fn validate_styled(
         &self,
-        input: NewGeneration,
+        mut input: NewGeneration,
         styling: Styling,
         mut errors: Vec<FieldError>,
     ) -> AppResult<(GenerationSpec, serde_json::Value)> {
+        // Honest parameters: what the model does not take is refused (strict) or dropped with
+        // a warning, when the caller asked for it; a value from the user's settings, the
+        // server's defaults or a style template is only a default, dropped without a word.
+        // Judged against the model asked for; fallbacks take what they can (see `plan_call`).
+        let model_id = input.model.clone().unwrap_or_else(|| self.config.default_model().to_string());
+        let model = self.plugins.find_model(&model_id).map(|(_, m)| m);
+        let mut warnings = Vec::new();
+        let mut dropped = Vec::new();
+        if let Some(m) = &model {
+            for p in given_parameters(&input) {
+                if m.supported_parameters.iter().any(|s| s == p) {
+                    continue;
+                }
+                if styling.requested.contains(&p) {
+                    let takes = m.supported_parameters.join(", ");
+                    if self.config.strict_parameters {
+                        errors.push(FieldError {
+                            field: p.into(),
+                            message: format!(
+                                "{model_id} does not take {p} (it takes: {takes}); leave it out or choose a model \
+                                 whose supported_parameters in GET /v1/models list it"
+                            ),
+                        });
+                        continue;
+                    }
+                    warnings.push(ParameterWarning {
+                        field: p.into(),
+                        message: format!("dropped: {model_id} does not take {p} (it takes: {takes})"),
+                    });
+                }
+                // Dropped once its value is checked: a bad value is an error either way.
+                dropped.push(p);
+            }
+        }
         let mut err = |field: &str, message: String| errors.push(FieldError { field: field.into(), message });
 
         let prompt = input.prompt.unwrap_or_default();
@@ -311,8 +409,6 @@ impl App {
             err("negative_prompt", format!("is {} characters; the limit is 2000", np.chars().count()));
         }
 
-        let model_id = input.model.unwrap_or_else(|| self.config.default_model.clone());
-        let model = self.plugins.find_model(&model_id).map(|(_, m)| m);
         if model.is_none() {
             err("model", format!("{model_id:?} is not a known model; GET /v1/models lists them"));
         }
@@ -322,21 +418,21 @@ impl App {
         if !(1..=i64::from(max_n)).contains(&n) {
             err("n", format!("must be 1 to {max_n} for this model, got {n}"));
         }
-        let seed = match input.seed {
+        let mut seed = match input.seed {
             None => rand::random::<u32>(),
             Some(s) => u32::try_from(s).unwrap_or_else(|_| {
                 err("seed", format!("must be 0 to 4294967295, got {s}"));
                 0
             }),
         };
-        let steps = input.steps.and_then(|s| {
+        let mut steps = input.steps.and_then(|s| {
             let ok = (1..=100).contains(&s);
             if !ok {
                 err("steps", format!("must be 1 to 100, got {s}"));
             }
             ok.then_some(s as u32)
         });
-        let guidance_scale = input.guidance_scale.and_then(|g| {
+        let mut guidance_scale = input.guidance_scale.and_then(|g| {
             let ok = g.is_finite() && (0.0..=20.0).contains(&g);
             if !ok {
                 err("guidance_scale", format!("must be 0 to 20, got {g}"));
@@ -372,7 +468,7 @@ impl App {
             _ => err("metadata", "must be a JSON object".into()),
         }
 
-        let strength = input.strength.and_then(|v| {
+        let mut strength = input.strength.and_then(|v| {
             let ok = v.is_finite() && (0.0..=1.0).contains(&v);
             if !ok {
                 err("strength", format!("must be 0 to 1, got {v}"));
@@ -408,7 +504,7 @@ impl App {
                 err("input_image", format!("is required: {model_id} edits or transforms an image"));
             }
         }
-        let loras = input.loras.unwrap_or_default();
+        let mut loras = input.loras.unwrap_or_default();
         if !loras.is_empty() {
             if loras.len() > 8 {
                 err("loras", format!("at most 8, got {}", loras.len()));
@@ -420,11 +516,6 @@ impl App {
                 if !(l.scale.is_finite() && (-4.0..=4.0).contains(&l.scale)) {
                     err(&format!("loras[{i}].scale"), format!("must be -4 to 4, got {}", l.scale));
                 }
-            }
-            if let Some(m) = &model
-                && !m.supported_parameters.iter().any(|p| p == "loras")
-            {
-                err("loras", format!("{model_id} does not take LoRAs"));
             }
         }
         let provider_options = match input.provider_options {
@@ -512,6 +603,17 @@ impl App {
         if !errors.is_empty() {
             return Err(AppError::Validation(errors));
         }
+        for p in dropped {
+            match p {
+                "seed" => seed = rand::random::<u32>(),
+                "steps" => steps = None,
+                "guidance_scale" => guidance_scale = None,
+                "quality" => input.quality = None,
+                "strength" => strength = None,
+                "loras" => loras.clear(),
+                _ => {}
+            }
+        }
         let ((w, h), (dw, dh), explicit) = sizes.expect("sizes are set when there are no errors");
         let ratio = Ratio::new(w, h);
         // Without an explicit size, a native provider's crop decides the final pixels.
@@ -552,6 +654,7 @@ impl App {
             strength,
             loras,
             provider_options,
+            warnings,
         };
         Ok((spec, metadata))
     }
@@ -584,12 +687,14 @@ impl App {
             Some(id) => self.db.user_by_id(id).await?,
             None => None,
         };
+        let requested = given_parameters(&input);
         if let Some(user) = &user {
             apply_settings(&mut input, &user.settings_json);
         }
+        self.apply_defaults(&mut input);
         // Authorize the model before validating anything else: a tier learns what it may not
         // use whether or not that model is installed.
-        let model = input.model.clone().unwrap_or_else(|| self.config.default_model.clone());
+        let model = input.model.clone().unwrap_or_else(|| self.config.default_model().to_string());
         let plausible = !model.is_empty()
             && model.len() <= 200
             && model.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-/:@".contains(&b));
@@ -606,7 +711,8 @@ impl App {
             ));
         }
         let style = input.style.clone();
-        let (input, styling, errors) = self.style_request(input).await?;
+        let (input, mut styling, errors) = self.style_request(input).await?;
+        styling.requested = requested;
         let caller_key = input.provider_key.clone();
         let sources = (input.input_image.clone(), input.mask.clone());
         let (mut spec, metadata) = self.validate_styled(input, styling, errors)?;
@@ -1035,12 +1141,43 @@ impl App {
     }
 
     async fn view(&self, row: GenerationRow) -> AppResult<GenerationView> {
-        let spec: GenerationSpec = serde_json::from_str(&row.request_json)
+        let mut spec: GenerationSpec = serde_json::from_str(&row.request_json)
             .map_err(|e| anyhow::anyhow!("generation {} has an unreadable request: {e}", row.id))?;
+        if let Some(used) = row.model_used.as_deref().filter(|used| *used != spec.model)
+            && let Some((_, described)) = self.plugins.find_model(used)
+        {
+            spec.warnings.extend(fallback_warnings(&spec, used, &described.supported_parameters));
+        }
         let metadata = serde_json::from_str(&row.metadata_json).unwrap_or_else(|_| serde_json::json!({}));
         let images = if row.status == "succeeded" { self.db.images_of(&row.id).await? } else { Vec::new() };
         let queue_position = if row.status == "queued" { Some(self.db.queue_position(&row.id).await?) } else { None };
         Ok(GenerationView { row, spec, metadata, images, queue_position })
+    }
+}
+
+impl App {
+    /// Fill what the request and the user's settings leave out from the server's `[defaults]`
+    /// (`model`, `aspect_ratio`, `style`, `archetype`, `output_format`). A default ratio counts
+    /// as a size given, so it wins over a style's or an archetype's preferred ratio; a default
+    /// style or archetype that no loaded plugin offers is skipped.
+    fn apply_defaults(&self, input: &mut NewGeneration) {
+        let defaults = &self.config.defaults;
+        if input.model.is_none() {
+            input.model = Some(self.config.default_model().to_string());
+        }
+        if input.aspect_ratio.is_none() && input.size.is_none() && input.width.is_none() && input.height.is_none() {
+            input.aspect_ratio = defaults.aspect_ratio.clone();
+        }
+        if input.output_format.is_none() {
+            input.output_format = defaults.output_format.clone();
+        }
+        let catalog = self.plugins.catalog();
+        if input.style.is_none() {
+            input.style = defaults.style.clone().filter(|s| catalog.style(s).is_some());
+        }
+        if input.archetype.is_none() {
+            input.archetype = defaults.archetype.clone().filter(|a| catalog.archetype(a).is_some());
+        }
     }
 }
 

@@ -148,17 +148,15 @@ impl App {
         generation_id: &str,
         plugin: &crate::plugins::Plugin,
     ) -> Option<crate::plugins::runtime::CallbackSlot> {
+        // The configuration refuses callbacks without `public_url`; without one no URL exists.
+        let base = self.config.public_url.as_deref()?.trim_end_matches('/');
         if !plugin.takes_callbacks() {
             return None;
         }
         let arrived = Arc::clone(
             self.callbacks.lock().unwrap_or_else(|e| e.into_inner()).entry(generation_id.to_string()).or_default(),
         );
-        let url = format!(
-            "{}/v1/callbacks/{}/{generation_id}",
-            self.config.public_url.trim_end_matches('/'),
-            plugin.manifest.id
-        );
+        let url = format!("{base}/v1/callbacks/{}/{generation_id}", plugin.manifest.id);
         Some(crate::plugins::runtime::CallbackSlot { url, arrived })
     }
 

@@ -464,14 +464,19 @@ impl App {
         {
             return Err(unavailable(format!("model {model} does not take an input image")));
         }
-        let request = abi::GenerateRequest {
-            model: model.split_once('/').map(|(_, m)| m.to_string()).unwrap_or_default(),
-            prompt: spec.provider_prompt.clone().unwrap_or_else(|| spec.prompt.clone()),
-            negative_prompt: if spec.provider_prompt.is_some() {
+        let (prompt, negative_prompt) = prompts_for(
+            spec.provider_prompt.clone().unwrap_or_else(|| spec.prompt.clone()),
+            if spec.provider_prompt.is_some() {
                 spec.provider_negative_prompt.clone()
             } else {
                 spec.negative_prompt.clone()
             },
+            described.supported_parameters.iter().any(|p| p == "negative_prompt"),
+        );
+        let request = abi::GenerateRequest {
+            model: model.split_once('/').map(|(_, m)| m.to_string()).unwrap_or_default(),
+            prompt,
+            negative_prompt,
             width: draw_width,
             height: draw_height,
             n: spec.n,
@@ -755,6 +760,16 @@ pub struct StoredVariant {
     pub bytes: i64,
 }
 
+/// The prompt and negative prompt a model gets. A model without a negative prompt of its own
+/// (`negative_prompt` not in its `supported_parameters`) still honours one, as an "Avoid: …"
+/// sentence appended to the prompt: so `negative_prompt` is never dropped.
+fn prompts_for(prompt: String, negative: Option<String>, native_negative: bool) -> (String, Option<String>) {
+    match negative.filter(|n| !n.trim().is_empty()) {
+        Some(avoid) if !native_negative => (format!("{}\n\nAvoid: {}", prompt.trim_end(), avoid.trim()), None),
+        negative => (prompt, negative),
+    }
+}
+
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T, JobFailure> {
     tokio::task::spawn_blocking(f)
         .await
@@ -790,6 +805,16 @@ fn decode_provider_image(data: abi::ImageData, max_pixels: u64) -> Result<RgbaIm
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_negative_prompt_is_merged_for_models_without_their_own() {
+        let (p, n) = prompts_for("a cat \n".into(), Some(" dogs ".into()), false);
+        assert_eq!((p.as_str(), n), ("a cat\n\nAvoid: dogs", None));
+        let (p, n) = prompts_for("a cat".into(), Some("dogs".into()), true);
+        assert_eq!((p.as_str(), n.as_deref()), ("a cat", Some("dogs")));
+        let (p, n) = prompts_for("a cat".into(), Some("  ".into()), false);
+        assert_eq!((p.as_str(), n), ("a cat", None));
+    }
 
     #[test]
     fn backoff_doubles_with_jitter_and_honours_the_providers_hint() {

@@ -14,6 +14,7 @@ mod generations;
 mod platform;
 mod plugins;
 mod providers;
+mod requests;
 mod scaffold;
 mod scale;
 mod spec;

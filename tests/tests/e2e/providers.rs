@@ -115,8 +115,9 @@ fn a_model_without_a_key_is_refused_at_once_or_served_by_its_fallback() {
     assert_eq!(body["errors"][0]["field"], "model", "{body}");
     assert!(body["errors"][0]["message"].as_str().unwrap().contains("X-Provider-Key"), "{body}");
 
-    // With a chain, the job moves on: replicate has no key either, local draws.
-    let g = run(&s, json!({"prompt": "a fox", "model": "openai/gpt-image-1", "size": "1024x1024", "seed": 3}));
+    // With a chain, the job moves on: replicate has no key either, local draws. (No seed:
+    // gpt-image-1 takes none, and parameters are judged against the model asked for.)
+    let g = run(&s, json!({"prompt": "a fox", "model": "openai/gpt-image-1", "size": "1024x1024", "quality": "high"}));
     assert_eq!(g["status"], "succeeded", "{g}");
     assert_eq!(g["model"], "openai/gpt-image-1");
     assert_eq!(g["model_used"], "local/procedural");
@@ -125,6 +126,10 @@ fn a_model_without_a_key_is_refused_at_once_or_served_by_its_fallback() {
     assert_eq!((g["images"][0]["width"].as_u64(), g["images"][0]["height"].as_u64()), (Some(1024), Some(1024)));
     let last = &g["last_error"];
     assert!(last["message"].as_str().unwrap().contains("needs an API key"), "{g}");
+    // gpt-image-1 takes a quality; the fallback that drew did not, and the generation says so.
+    assert_eq!(g["warnings"].as_array().unwrap().len(), 1, "{g}");
+    assert_eq!(g["warnings"][0]["field"], "quality");
+    assert!(g["warnings"][0]["message"].as_str().unwrap().contains("local/procedural"), "{g}");
 }
 
 #[test]
@@ -576,7 +581,7 @@ fn fal_webhooks_wake_the_job_and_forgeries_are_refused() {
         // Polls 30 s apart: only the webhook can make this quick.
         grant.config.insert("poll_interval_ms".into(), "30000".into());
         c.listen = format!("127.0.0.1:{port}").parse().unwrap();
-        c.public_url = format!("http://127.0.0.1:{port}");
+        c.public_url = Some(format!("http://127.0.0.1:{port}"));
     });
 
     fx.script(vec![fal_fx::Reply::SlowWithWebhook]);
