@@ -4,6 +4,11 @@
 //! `<target>/wasm-plugins` (as wasmtime's own test-programs do). Every direct child of
 //! `plugins/` that has a `plugin.toml` is bundled into the binary; `plugins/fixtures/*` are
 //! built too (tests load them from disk) but never bundled.
+//!
+//! It also embeds the plugin SDK crate (`plugin-sdk/`: sources, WIT, README, licence) with a
+//! stand-alone `Cargo.toml` (workspace inheritance resolved) and the `Cargo.lock` entries it
+//! needs, taken from `plugins/Cargo.lock`, so `easel plugin new` writes a crate that builds
+//! anywhere with the versions the first-party plugins were tested with.
 
 use std::env;
 use std::fmt::Write as _;
@@ -24,6 +29,7 @@ fn main() {
 
     watch(&plugins);
     watch(&root.join("plugin-sdk"));
+    println!("cargo:rerun-if-changed={}", root.join("Cargo.toml").display());
     println!("cargo:rerun-if-changed={}", plugins.join(".cargo/config.toml").display());
 
     ensure_wasm_target();
@@ -74,8 +80,228 @@ fn main() {
         out_wasm
     )
     .unwrap();
-    let out = PathBuf::from(env::var("OUT_DIR").unwrap()).join("bundled.rs");
-    std::fs::write(out, bundled).unwrap();
+    let out_dir = PathBuf::from(env::var("OUT_DIR").unwrap());
+    std::fs::write(out_dir.join("bundled.rs"), bundled).unwrap();
+    embed_sdk(&root, &out_dir);
+}
+
+/// Write `sdk.rs`: the SDK crate's files, its stand-alone manifest and its lock entries.
+fn embed_sdk(root: &Path, out_dir: &Path) {
+    let sdk = root.join("plugin-sdk");
+    let workspace: toml::Table = read_toml(&root.join("Cargo.toml"));
+    let manifest: toml::Table = read_toml(&sdk.join("Cargo.toml"));
+    let standalone = standalone_manifest(&manifest, &workspace);
+    std::fs::write(out_dir.join("sdk-Cargo.toml"), standalone).unwrap();
+
+    let mut files = vec![("Cargo.toml".to_string(), out_dir.join("sdk-Cargo.toml"))];
+    sdk_files(&sdk, &sdk, &mut files);
+    files.sort();
+    let mut rs = String::from(
+        "/// The plugin SDK crate as `easel plugin sdk` writes it: (path in the crate, contents).\n\
+         pub static SDK_FILES: &[(&str, &[u8])] = &[\n",
+    );
+    for (rel, path) in &files {
+        writeln!(rs, "    ({rel:?}, include_bytes!({path:?})),").unwrap();
+    }
+    rs.push_str("];\n");
+
+    let version = manifest["package"]["version"].as_str().map(str::to_string).unwrap_or_else(|| {
+        workspace["workspace"]["package"]["version"].as_str().expect("a workspace version").to_string()
+    });
+    let lock_path = root.join("plugins/Cargo.lock");
+    println!("cargo:rerun-if-changed={}", lock_path.display());
+    let closure = lock_closure(&read_toml(&lock_path), "easel-plugin-sdk");
+    let packages = match prune_lock(out_dir, &files, &closure) {
+        Ok(lock) => lock_closure(&lock.parse().expect("Cargo writes valid TOML"), "easel-plugin-sdk"),
+        Err(why) => {
+            println!("cargo:warning=new plugins get an unpruned Cargo.lock (Cargo will adjust it): {why}");
+            closure
+        }
+    };
+    writeln!(
+        rs,
+        "/// The SDK's version.\npub const SDK_VERSION: &str = {version:?};\n\
+         /// `Cargo.lock` entries of the SDK and everything it depends on, as resolved for the\n\
+         /// first-party plugins: (package name, `[[package]]` block), sorted as Cargo sorts them.\n\
+         pub static SDK_LOCK: &[(&str, &str)] = &["
+    )
+    .unwrap();
+    for (name, block) in packages {
+        writeln!(rs, "    ({name:?}, {block:?}),").unwrap();
+    }
+    rs.push_str("];\n");
+    std::fs::write(out_dir.join("sdk.rs"), rs).unwrap();
+}
+
+fn read_toml(path: &Path) -> toml::Table {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+    text.parse().unwrap_or_else(|e| panic!("parsing {}: {e}", path.display()))
+}
+
+/// The SDK crate's files that travel with it: everything but its manifest (rewritten), the
+/// `easel plugin new` templates (the binary embeds those itself), build output and dot files.
+fn sdk_files(base: &Path, dir: &Path, out: &mut Vec<(String, PathBuf)>) {
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let path = entry.path();
+        let rel = path.strip_prefix(base).unwrap().to_string_lossy().replace('\\', "/");
+        let name = entry.file_name().to_string_lossy().to_string();
+        if name.starts_with('.') || ["Cargo.toml", "Cargo.lock", "target", "templates"].contains(&rel.as_str()) {
+            continue;
+        }
+        if path.is_dir() {
+            sdk_files(base, &path, out);
+        } else {
+            out.push((rel, path));
+        }
+    }
+}
+
+/// The SDK's `Cargo.toml` with every `workspace = true` replaced by the workspace's value, so
+/// the copy builds outside this repository.
+fn standalone_manifest(manifest: &toml::Table, workspace: &toml::Table) -> String {
+    let ws = workspace["workspace"].as_table().expect("[workspace] in Cargo.toml");
+    let inherits =
+        |v: &toml::Value| v.as_table().and_then(|t| t.get("workspace")).and_then(|w| w.as_bool()) == Some(true);
+    let mut out = String::from(
+        "# The Easel plugin SDK, written by `easel plugin new` / `easel plugin sdk`: a stand-alone copy\n\
+         # of plugin-sdk/ in the Easel repository. Keep it beside your plugin; a newer `easel` writes\n\
+         # the SDK (and ABI) it speaks.\n",
+    );
+    let mut sections: Vec<_> = manifest.iter().collect();
+    sections.sort_by_key(|(section, _)| section.as_str() != "package");
+    for (section, body) in sections {
+        let body =
+            body.as_table().unwrap_or_else(|| panic!("plugin-sdk/Cargo.toml: unexpected top-level key {section}"));
+        let mut keys: Vec<_> = body.keys().collect();
+        if section == "package" {
+            keys.sort_by_key(|k| (k.as_str() != "name", k.as_str() != "version"));
+        }
+        writeln!(out, "\n[{section}]").unwrap();
+        for key in keys {
+            let value = &body[key];
+            let value = match section.as_str() {
+                "package" if inherits(value) => ws["package"][key.as_str()].clone(),
+                "dependencies" | "build-dependencies" | "dev-dependencies" if inherits(value) => {
+                    let mut merged = match &ws["dependencies"][key.as_str()] {
+                        toml::Value::String(v) => toml::Table::from_iter([("version".to_string(), v.clone().into())]),
+                        toml::Value::Table(t) => t.clone(),
+                        other => panic!("workspace dependency {key}: unexpected {other}"),
+                    };
+                    for (k, v) in value.as_table().unwrap() {
+                        match (k.as_str(), merged.get_mut(k)) {
+                            ("workspace", _) => {}
+                            ("features", Some(toml::Value::Array(features))) => {
+                                features.extend(v.as_array().unwrap().iter().cloned())
+                            }
+                            _ => {
+                                merged.insert(k.clone(), v.clone());
+                            }
+                        }
+                    }
+                    toml::Value::Table(merged)
+                }
+                _ if inherits(value) => panic!("plugin-sdk/Cargo.toml: cannot resolve [{section}] {key}.workspace"),
+                _ => value.clone(),
+            };
+            let value = match value {
+                toml::Value::Table(t) => toml::Value::Table(t).to_string().replace('\n', " "),
+                v => v.to_string(),
+            };
+            writeln!(out, "{key} = {value}").unwrap();
+        }
+    }
+    out
+}
+
+/// Cargo resolves features per build, so the plugins' lock may list dependencies that only a
+/// feature some plugin switches on needs (serde's `derive`, say). Let Cargo prune the SDK's
+/// closure, offline and without building, for a crate laid out as `easel plugin new` lays it out.
+fn prune_lock(out_dir: &Path, files: &[(String, PathBuf)], closure: &[(String, String)]) -> Result<String, String> {
+    const ROOT: &str = "easel-plugin-scaffold";
+    let dir = out_dir.join("scaffold-lock");
+    let _ = std::fs::remove_dir_all(&dir);
+    let sdk = dir.join("sdk/easel-plugin-sdk");
+    for (rel, path) in files {
+        let to = sdk.join(rel);
+        std::fs::create_dir_all(to.parent().unwrap()).map_err(|e| e.to_string())?;
+        std::fs::copy(path, &to).map_err(|e| e.to_string())?;
+    }
+    let manifest = format!(
+        "[package]\nname = {ROOT:?}\nversion = \"0.1.0\"\nedition = \"2024\"\n\n[workspace]\n\n\
+         [lib]\npath = \"lib.rs\"\n\n[dependencies]\neasel-plugin-sdk = {{ path = \"sdk/easel-plugin-sdk\" }}\n"
+    );
+    std::fs::write(dir.join("Cargo.toml"), manifest).map_err(|e| e.to_string())?;
+    std::fs::write(dir.join("lib.rs"), "").map_err(|e| e.to_string())?;
+    let root_block =
+        format!("[[package]]\nname = {ROOT:?}\nversion = \"0.1.0\"\ndependencies = [\n \"easel-plugin-sdk\",\n]\n");
+    let mut blocks: Vec<&str> = closure.iter().map(|(_, b)| b.as_str()).collect();
+    blocks.insert(closure.iter().position(|(name, _)| name.as_str() > ROOT).unwrap_or(closure.len()), &root_block);
+    let seed = format!(
+        "# This file is automatically @generated by Cargo.\n# It is not intended for manual editing.\nversion = 4\n\n{}",
+        blocks.join("\n")
+    );
+    std::fs::write(dir.join("Cargo.lock"), seed).map_err(|e| e.to_string())?;
+    let output = Command::new(env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .args(["metadata", "--offline", "--format-version", "1", "--manifest-path"])
+        .arg(dir.join("Cargo.toml"))
+        .output()
+        .map_err(|e| e.to_string())?;
+    if !output.status.success() {
+        return Err(String::from_utf8_lossy(&output.stderr).into_owned());
+    }
+    std::fs::read_to_string(dir.join("Cargo.lock")).map_err(|e| e.to_string())
+}
+
+/// The `[[package]]` blocks of `root` and everything it depends on in a `Cargo.lock`, rendered
+/// as Cargo renders them (a dependency names its version only when two versions are present).
+fn lock_closure(lock: &toml::Table, root: &str) -> Vec<(String, String)> {
+    let packages = lock["package"].as_array().expect("[[package]] in Cargo.lock");
+    let find = |spec: &str| -> usize {
+        let mut parts = spec.split(' ');
+        let (name, version) = (parts.next().unwrap(), parts.next());
+        packages
+            .iter()
+            .position(|p| p["name"].as_str() == Some(name) && version.is_none_or(|v| p["version"].as_str() == Some(v)))
+            .unwrap_or_else(|| panic!("plugins/Cargo.lock has no package {spec}"))
+    };
+    let mut chosen = vec![find(root)];
+    let mut i = 0;
+    while i < chosen.len() {
+        for dep in packages[chosen[i]].get("dependencies").and_then(|d| d.as_array()).into_iter().flatten() {
+            let at = find(dep.as_str().unwrap());
+            if !chosen.contains(&at) {
+                chosen.push(at);
+            }
+        }
+        i += 1;
+    }
+    // Cargo wrote the lock sorted (by name, then semantic version): keep its order.
+    chosen.sort();
+    let chosen: Vec<&toml::Value> = chosen.into_iter().map(|i| &packages[i]).collect();
+    let count = |name: &str| chosen.iter().filter(|p| p["name"].as_str() == Some(name)).count();
+    chosen
+        .iter()
+        .map(|p| {
+            let name = p["name"].as_str().unwrap();
+            let mut block = format!("[[package]]\nname = {:?}\nversion = {:?}\n", name, p["version"].as_str().unwrap());
+            for key in ["source", "checksum"] {
+                if let Some(v) = p.get(key).and_then(|v| v.as_str()) {
+                    writeln!(block, "{key} = {v:?}").unwrap();
+                }
+            }
+            if let Some(deps) = p.get("dependencies").and_then(|d| d.as_array()) {
+                block.push_str("dependencies = [\n");
+                for dep in deps {
+                    let spec = dep.as_str().unwrap();
+                    let dep_name = spec.split(' ').next().unwrap();
+                    let spec = if count(dep_name) > 1 { spec } else { dep_name };
+                    writeln!(block, " {spec:?},").unwrap();
+                }
+                block.push_str("]\n");
+            }
+            (name.to_string(), block)
+        })
+        .collect()
 }
 
 /// Re-run when any source of the plugins or the SDK changes (build outputs excluded).

@@ -169,7 +169,8 @@ enum KeyCommand {
 
 #[derive(Subcommand)]
 enum PluginCommand {
-    /// Write a new stand-alone plugin crate that builds as is.
+    /// Write a new stand-alone plugin crate that builds as is, anywhere: it carries its own copy
+    /// of the SDK (sdk/easel-plugin-sdk) and a Cargo.lock.
     New {
         /// provider, style-pack, cropper or filter.
         kind: String,
@@ -178,9 +179,16 @@ enum PluginCommand {
         /// Where to create the folder.
         #[arg(long, default_value = ".")]
         dir: PathBuf,
-        /// The SDK dependency line to write (default: this build's SDK path, else the published crate).
+        /// A dependency line to use instead of the SDK copy written beside the plugin, e.g.
+        /// 'easel-plugin-sdk = { path = "../easel-plugin-sdk" }' (then no copy and no Cargo.lock).
         #[arg(long)]
         sdk: Option<String>,
+    },
+    /// Write the plugin SDK crate this binary speaks (sources, WIT, stand-alone Cargo.toml).
+    Sdk {
+        /// The folder to write the crate into (created; must be empty or absent).
+        #[arg(long)]
+        out: PathBuf,
     },
     /// Check a plugin folder: manifest, ABI version, exports and what it offers.
     Check {
@@ -207,8 +215,7 @@ fn main() -> ExitCode {
                     return ExitCode::from(2);
                 }
             };
-            let sdk = sdk.unwrap_or_else(easel::scaffold::default_sdk_dependency);
-            match easel::scaffold::plugin_new(kind, &name, &dir, &sdk) {
+            match easel::scaffold::plugin_new(kind, &name, &dir, sdk.as_deref()) {
                 Ok(path) => {
                     println!("created {}", path.display());
                     println!("next: cd {} && cargo build --release --target wasm32-wasip2", path.display());
@@ -221,6 +228,17 @@ fn main() -> ExitCode {
                 }
             }
         }
+        Command::Plugin(PluginCommand::Sdk { out }) => match easel::scaffold::write_sdk(&out) {
+            Ok(()) => {
+                println!("wrote easel-plugin-sdk {} to {}", easel::scaffold::sdk_version(), out.display());
+                println!("depend on it with: easel-plugin-sdk = {{ path = {:?} }}", out.display().to_string());
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("easel: {e:#}");
+                ExitCode::FAILURE
+            }
+        },
         Command::Plugin(PluginCommand::Check { dir }) => match easel::scaffold::plugin_check(&dir) {
             Ok(report) => {
                 println!("ok: {} ({}) from {}", report.id, report.kind.as_str(), report.wasm.display());

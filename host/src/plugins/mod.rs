@@ -139,6 +139,22 @@ pub enum CallError {
     WrongKind(&'static str),
 }
 
+impl CallError {
+    /// A stable snake_case name for the kind of failure, from a small fixed set (the plugin's
+    /// own error kinds, then `retryable`, `time_limit`, `memory_limit`, `trap`, `wrong_kind`):
+    /// used as a metrics label, so it never carries the message.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Plugin { kind, .. } => kind,
+            Self::Retryable { .. } => "retryable",
+            Self::Timeout(_) => "time_limit",
+            Self::Memory(_) => "memory_limit",
+            Self::Trap(_) => "trap",
+            Self::WrongKind(_) => "wrong_kind",
+        }
+    }
+}
+
 type Store = wasmtime::Store<HostState>;
 
 impl Plugin {
@@ -152,23 +168,34 @@ impl Plugin {
         self.callbacks
     }
 
-    /// Run `f` in a fresh sandbox, synchronously.
+    /// Run `f` in a fresh sandbox, synchronously. Every call of a plugin export goes through
+    /// here, so this is where calls are counted and timed (`export` is the WIT function name).
     fn call_sync<T>(
         &self,
+        export: &'static str,
         ctx: CallContext,
         f: impl FnOnce(&mut Store, &Linked) -> wasmtime::Result<Result<T, types::PluginError>>,
     ) -> Result<T, CallError> {
+        let started = std::time::Instant::now();
         let mut store = self.runtime.store(ctx);
-        match f(&mut store, &self.linked) {
+        let result = match f(&mut store, &self.linked) {
             Ok(Ok(v)) => Ok(v),
             Ok(Err(e)) => Err(plugin_error(e)),
             Err(e) => Err(classify_trap(e, self.call.timeout_ms)),
-        }
+        };
+        crate::metrics::METRICS.record_plugin_call(
+            &self.manifest.id,
+            export,
+            started.elapsed(),
+            result.as_ref().err().map(CallError::code),
+        );
+        result
     }
 
     /// Run `f` in a fresh sandbox on a blocking thread.
     async fn call<T: Send + 'static>(
         self: &Arc<Self>,
+        export: &'static str,
         ctx: CallContext,
         f: impl FnOnce(&mut Store, &Linked) -> wasmtime::Result<Result<T, types::PluginError>> + Send + 'static,
     ) -> Result<T, CallError> {
@@ -185,7 +212,7 @@ impl Plugin {
         }
         let mut guard = AbandonOnDrop(Some(ctx.clone()));
         let this = Arc::clone(self);
-        let result = tokio::task::spawn_blocking(move || this.call_sync(ctx, f))
+        let result = tokio::task::spawn_blocking(move || this.call_sync(export, ctx, f))
             .await
             .unwrap_or_else(|e| Err(CallError::Trap(format!("the call's thread failed: {e}"))));
         if let Some(ctx) = guard.0.take()
@@ -207,7 +234,7 @@ impl Plugin {
         callback: Option<runtime::CallbackSlot>,
     ) -> Result<abi::GenerateResponse, CallError> {
         let ctx = CallContext { callback, ..self.context(progress, caller_key) };
-        self.call(ctx, move |store, linked| match linked {
+        self.call("generate", ctx, move |store, linked| match linked {
             Linked::Provider(pre) => {
                 pre.instantiate(&mut *store)?.easel_plugin_provider().call_generate(store, &request)
             }
@@ -218,7 +245,7 @@ impl Plugin {
 
     /// `provider.handle-callback`: is this callback authentic?
     pub async fn handle_callback(self: &Arc<Self>, callback: abi::Callback) -> Result<bool, CallError> {
-        self.call(self.context(None, None), move |store, linked| match linked {
+        self.call("handle-callback", self.context(None, None), move |store, linked| match linked {
             Linked::Provider(pre) => {
                 pre.instantiate(&mut *store)?.easel_plugin_provider().call_handle_callback(store, &callback)
             }
@@ -233,7 +260,7 @@ impl Plugin {
         id: String,
         request: style_abi::StyleRequest,
     ) -> Result<style_abi::Styled, CallError> {
-        self.call(self.context(None, None), move |store, linked| match linked {
+        self.call("apply", self.context(None, None), move |store, linked| match linked {
             Linked::StylePack(pre) => {
                 pre.instantiate(&mut *store)?.easel_plugin_style_pack().call_apply(store, &id, &request)
             }
@@ -249,7 +276,7 @@ impl Plugin {
         target: types::AspectRatio,
         anchor: cropper_abi::Anchor,
     ) -> Result<types::Rect, CallError> {
-        self.call(self.context(None, None), move |store, linked| match linked {
+        self.call("plan", self.context(None, None), move |store, linked| match linked {
             Linked::Cropper(pre) => {
                 pre.instantiate(&mut *store)?.easel_plugin_cropper().call_plan(store, &image, target, anchor)
             }
@@ -264,7 +291,7 @@ impl Plugin {
         image: types::Image,
         options_json: String,
     ) -> Result<types::Image, CallError> {
-        self.call(self.context(None, None), move |store, linked| match linked {
+        self.call("remove-background", self.context(None, None), move |store, linked| match linked {
             Linked::Cropper(pre) => pre.instantiate(&mut *store)?.easel_plugin_cropper().call_remove_background(
                 store,
                 &image,
@@ -283,7 +310,7 @@ impl Plugin {
         intensity: f32,
         params_json: String,
     ) -> Result<types::Image, CallError> {
-        self.call(self.context(None, None), move |store, linked| match linked {
+        self.call("apply", self.context(None, None), move |store, linked| match linked {
             Linked::Filter(pre) => pre.instantiate(&mut *store)?.easel_plugin_filter().call_apply(
                 store,
                 &id,
@@ -298,7 +325,13 @@ impl Plugin {
 
     /// Ask the plugin to describe itself (synchronously; at load, and in benchmarks).
     pub fn describe_now(&self) -> Result<Described, CallError> {
-        self.call_sync(self.context(None, None), |store, linked| {
+        let export = match self.manifest.kind {
+            PluginKind::Provider => "describe",
+            PluginKind::StylePack => "templates",
+            PluginKind::Cropper => "archetypes",
+            PluginKind::Filter => "filters",
+        };
+        self.call_sync(export, self.context(None, None), |store, linked| {
             Ok(Ok(match linked {
                 Linked::Provider(pre) => {
                     Described::Provider(pre.instantiate(&mut *store)?.easel_plugin_provider().call_describe(store)?)

@@ -65,8 +65,30 @@ fn metrics_are_prometheus_text_with_bounded_labels() {
         "easel_generations_finished_total{model=\"local/procedural\",status=\"succeeded\"}",
         "easel_generation_duration_seconds_count{status=\"succeeded\"}",
         "easel_jobs{status=\"queued\"}",
+        // The provider call behind the generation, counted and timed by plugin and export.
+        "easel_plugin_calls_total{export=\"generate\",plugin=\"local\"}",
+        "easel_plugin_call_duration_seconds_bucket{export=\"generate\",plugin=\"local\",le=\"0.1\"}",
+        "easel_plugin_call_duration_seconds_count{export=\"generate\",plugin=\"local\"}",
+        // Build and process series.
+        &format!(
+            "easel_build_info{{abi=\"{}\",version=\"{}\"}} 1",
+            easel::plugins::manifest::API_VERSION,
+            env!("CARGO_PKG_VERSION")
+        ),
+        "process_cpu_seconds_total ",
+        "process_resident_memory_bytes ",
+        "process_open_fds ",
+        "process_max_fds ",
+        "process_start_time_seconds ",
     ] {
         assert!(text.contains(needle), "{needle} missing from:\n{text}");
     }
+    let value = |name: &str| -> f64 {
+        let line = text.lines().find(|l| l.starts_with(name)).unwrap_or_else(|| panic!("{name} missing"));
+        line.rsplit(' ').next().unwrap().parse().unwrap()
+    };
+    assert!(value("easel_plugin_calls_total{export=\"generate\",plugin=\"local\"}") >= 1.0);
+    assert!(value("process_resident_memory_bytes") > 1e6, "a real resident size");
+    assert!(value("process_open_fds") >= 3.0 && value("process_max_fds") >= value("process_open_fds"));
     assert!(!text.contains("made-up-path") && !text.contains("gen_"), "no client-made label values");
 }

@@ -37,6 +37,14 @@ fn loop_hog_and_trap_fail_their_jobs_not_the_server() {
         assert!(message.contains(words), "{model}: {message:?} should mention {words:?}");
         assert!(g["images"].as_array().unwrap().is_empty());
     }
+    // Each failure is counted by plugin, export and kind of error (never by message).
+    let metrics = String::from_utf8(server.get("/metrics").bytes).unwrap();
+    for error in ["time_limit", "memory_limit", "trap"] {
+        let needle =
+            format!("easel_plugin_call_errors_total{{error=\"{error}\",export=\"generate\",plugin=\"misbehave\"}}");
+        assert!(metrics.contains(&needle), "{needle} missing from:\n{metrics}");
+    }
+    assert!(!metrics.contains("fixture trap"), "no message in a label");
     // Still serving, and the same plugin still works for a well-behaved call.
     assert_eq!(server.get("/health").status, 200);
     let ok = server.generate(json!({ "prompt": "x", "model": "misbehave/ok", "width": 64, "height": 64 }));
