@@ -763,6 +763,8 @@ impl fmt::Debug for Redacted<'_> {
 }
 
 #[cfg(test)]
+// `figment::Jail` closures return figment's own (large) error type.
+#[allow(clippy::result_large_err)]
 mod tests {
     use super::*;
 

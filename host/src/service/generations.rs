@@ -262,7 +262,7 @@ impl App {
         if let Some(image_id) = source.image_id {
             let row = self.db.get_image(&image_id).await?.filter(|row| principal.sees(row.owner_id.as_deref()));
             let Some(row) = row else {
-                return Err(AppError::field(&format!("{field}.image_id"), format!("no image {image_id:?} of yours")));
+                return Err(AppError::field(format!("{field}.image_id"), format!("no image {image_id:?} of yours")));
             };
             return Ok(self.blobs.get(&row.blob_key).await?.to_vec());
         }
@@ -273,16 +273,16 @@ impl App {
                 _ => data.as_str(),
             };
             if payload.len() / 4 * 3 > limit {
-                return Err(AppError::field(&format!("{field}.data"), format!("is larger than {limit} bytes")));
+                return Err(AppError::field(format!("{field}.data"), format!("is larger than {limit} bytes")));
             }
             return base64::engine::general_purpose::STANDARD
                 .decode(payload.trim())
-                .map_err(|e| AppError::field(&format!("{field}.data"), format!("is not valid base64: {e}")));
+                .map_err(|e| AppError::field(format!("{field}.data"), format!("is not valid base64: {e}")));
         }
         let url = source.url.unwrap_or_default();
         crate::plugins::http::fetch_public(&url, limit as u64, std::time::Duration::from_secs(20))
             .await
-            .map_err(|m| AppError::field(&format!("{field}.url"), m))
+            .map_err(|m| AppError::field(format!("{field}.url"), m))
     }
 
     /// Validate `input` against the request rules and the model's description.
