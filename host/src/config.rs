@@ -183,8 +183,16 @@ pub struct TierConfig {
     /// Images generated per UTC day (reserved when a generation is accepted, given back when
     /// it fails or is canceled).
     pub images_per_day: Option<u64>,
-    /// Requests per clock hour (every authenticated request counts).
+    /// Requests per hour, at least 1: every counted request (all but probes, docs and
+    /// provider callbacks) takes one. A sliding window (GCRA), shared by replicas: the whole
+    /// limit may be used at once, then one more request passes every `3600 / limit` seconds.
     pub requests_per_hour: Option<u64>,
+    /// Requests per minute, at least 1, the same way: a burst of `limit`, then one every
+    /// `60 / limit` seconds.
+    pub requests_per_minute: Option<u64>,
+    /// Generations created per minute, at least 1 (`POST /v1/generations`; a refused or
+    /// replayed creation takes nothing), the same way.
+    pub generations_per_minute: Option<u64>,
     /// Generations queued or running at once.
     pub max_concurrent: Option<u64>,
     /// Largest `n` of one generation.
@@ -226,6 +234,8 @@ pub fn default_tiers() -> BTreeMap<String, TierConfig> {
             "anonymous".to_string(),
             TierConfig {
                 requests_per_hour: Some(600),
+                requests_per_minute: Some(60),
+                generations_per_minute: Some(5),
                 images_per_day: Some(0),
                 bring_own_key: true,
                 ..TierConfig::default()
@@ -237,6 +247,8 @@ pub fn default_tiers() -> BTreeMap<String, TierConfig> {
             TierConfig {
                 images_per_day: Some(50),
                 requests_per_hour: Some(100),
+                requests_per_minute: Some(60),
+                generations_per_minute: Some(10),
                 max_concurrent: Some(5),
                 max_n: Some(4),
                 max_pixels: Some(4_194_304),
@@ -250,6 +262,8 @@ pub fn default_tiers() -> BTreeMap<String, TierConfig> {
             TierConfig {
                 images_per_day: Some(1000),
                 requests_per_hour: Some(5000),
+                requests_per_minute: Some(300),
+                generations_per_minute: Some(60),
                 max_concurrent: Some(20),
                 max_n: Some(10),
                 max_pixels: Some(16_777_216),
@@ -889,6 +903,18 @@ impl Config {
             if let Some(parent) = &tier.inherits {
                 tier_known(&format!("tiers.{name}.inherits"), parent)?;
             }
+            for (key, rate) in [
+                ("requests_per_minute", tier.requests_per_minute),
+                ("requests_per_hour", tier.requests_per_hour),
+                ("generations_per_minute", tier.generations_per_minute),
+            ] {
+                if rate == Some(0) {
+                    return Err(ConfigError(format!(
+                        "tiers.{name}.{key} must be at least 1; leave it out for no limit (the policy decides \
+                         which routes a tier may call)"
+                    )));
+                }
+            }
             if tier.credits_refill.is_some() && tier.credits_per_image.is_none() {
                 return Err(ConfigError(format!("tiers.{name}.credits_refill needs tiers.{name}.credits_per_image")));
             }
@@ -1116,6 +1142,8 @@ mod tests {
         for (toml, key) in [
             ("[jobs]\npoll_interval_ms = 0\n", "jobs.poll_interval_ms"),
             ("[jobs]\nlease_seconds = 99999999999\n", "jobs.lease_seconds"),
+            ("[tiers.free]\nrequests_per_minute = 0\n", "tiers.free.requests_per_minute must be at least 1"),
+            ("[tiers.pro]\ngenerations_per_minute = 0\n", "tiers.pro.generations_per_minute must be at least 1"),
         ] {
             std::fs::write(&file, toml).unwrap();
             let err = Config::load(Some(&file), &Overrides::default()).unwrap_err().to_string();

@@ -228,10 +228,21 @@ pub struct QuotaStatus {
     pub images_used_today: i64,
     /// Images left today.
     pub images_remaining_today: Option<i64>,
-    /// Requests allowed per clock hour.
+    /// Requests allowed per hour: a sliding window (the whole limit at once, then one more
+    /// every `3600 / limit` seconds), shared by every replica.
     pub requests_per_hour: Option<u64>,
-    /// Requests made this hour.
+    /// Requests made this clock hour.
     pub requests_this_hour: i64,
+    /// Requests that would pass now under `requests_per_hour` (null: no limit).
+    pub requests_remaining_this_hour: Option<u64>,
+    /// Requests allowed per minute, the same way (one more every `60 / limit` seconds).
+    pub requests_per_minute: Option<u64>,
+    /// Requests that would pass now under `requests_per_minute` (null: no limit).
+    pub requests_remaining_this_minute: Option<u64>,
+    /// Generations that may be created per minute, the same way.
+    pub generations_per_minute: Option<u64>,
+    /// Generations that could be created now under `generations_per_minute` (null: no limit).
+    pub generations_remaining_this_minute: Option<u64>,
     /// Generations allowed queued or running at once.
     pub max_concurrent: Option<u64>,
     /// Generations queued or running now.
@@ -497,6 +508,11 @@ impl AccountsApi {
                 images_remaining_today: u.tier.images_per_day.map(|l| (l as i64 - u.quota.images_today).max(0)),
                 requests_per_hour: u.tier.requests_per_hour,
                 requests_this_hour: u.requests_this_hour,
+                requests_remaining_this_hour: u.rates.requests_this_hour,
+                requests_per_minute: u.tier.requests_per_minute,
+                requests_remaining_this_minute: u.rates.requests_this_minute,
+                generations_per_minute: u.tier.generations_per_minute,
+                generations_remaining_this_minute: u.rates.generations_this_minute,
                 max_concurrent: u.tier.max_concurrent,
                 active_generations: u.quota.active,
             },

@@ -166,24 +166,45 @@ async fn limit_body<E: Endpoint>(next: E, mut req: Request, max: usize) -> poem:
     next.call(req).await.map(IntoResponse::into_response)
 }
 
+/// What a handler learned about the caller's limits, for this response's headers.
+#[derive(Default)]
+struct Noted {
+    /// Images left of the daily quota (generation create).
+    daily_remaining: Option<i64>,
+    /// The generations window (generation create): refused, or its standing after the creation.
+    window: Option<crate::auth::gcra::WindowStatus>,
+}
+
 tokio::task_local! {
-    /// Images left of the caller's daily quota, when a handler learned it (generation create).
-    static DAILY_REMAINING: std::sync::Arc<std::sync::Mutex<Option<i64>>>;
+    static NOTED: std::sync::Arc<std::sync::Mutex<Noted>>;
+}
+
+fn note(f: impl FnOnce(&mut Noted)) {
+    let _ = NOTED.try_with(|cell| f(&mut cell.lock().unwrap_or_else(|e| e.into_inner())));
 }
 
 /// Tell the authorization middleware how many images the caller has left today, for the
 /// `X-RateLimit-Daily-Remaining` header of this response.
 pub fn note_daily_remaining(remaining: i64) {
-    let _ = DAILY_REMAINING.try_with(|cell| *cell.lock().unwrap_or_else(|e| e.into_inner()) = Some(remaining));
+    note(|n| n.daily_remaining = Some(remaining));
+}
+
+/// Tell the authorization middleware how a window other than the request windows stands
+/// (the generations window of a creation): when it refused, its `X-RateLimit-*` headers are
+/// this response's; else they are when it is tighter than the request windows.
+pub fn note_rate_window(window: crate::auth::gcra::WindowStatus) {
+    note(|n| n.window = Some(window));
 }
 
 /// Authenticate (bearer token, IP allowlist or anonymous), authorize the route template with
-/// casbin, count the request against the tier's hourly limit, and hand the [`Principal`]
-/// to the handler (`Data<&Principal>`). Unknown paths pass through to the router's 404.
+/// casbin, take the request from the tier's request windows (per minute and per hour), and
+/// hand the [`Principal`] to the handler (`Data<&Principal>`). Unknown paths pass through to
+/// the router's 404.
 ///
 /// Denied callers without credentials get 401 (so they know to sign in), others 403. Every
-/// counted response carries `X-RateLimit-Limit`, `X-RateLimit-Remaining` and
-/// `X-RateLimit-Reset` (unix seconds of the next window); a 429 adds `Retry-After`.
+/// counted response of a limited tier carries `X-RateLimit-Limit`, `X-RateLimit-Remaining`
+/// and `X-RateLimit-Reset` (unix seconds when the whole limit is back) of one window: the
+/// window that refused, else the tightest (fewest left). A 429 adds `Retry-After`.
 ///
 /// [`Principal`]: crate::auth::Principal
 async fn authorize<E: Endpoint>(next: E, mut req: Request, app: App) -> poem::Result<Response> {
@@ -251,59 +272,60 @@ async fn authorize<E: Endpoint>(next: E, mut req: Request, app: App) -> poem::Re
         };
         return Ok(e.into_response());
     }
-    let mut headers = Vec::new();
     // Probes and docs are never counted: a load balancer's health checks must not use up (or
-    // be refused by) the anonymous tier's hourly requests. Nor are providers calling back (a
-    // few provider addresses deliver everyone's webhooks; each is verified by its plugin).
+    // be refused by) the anonymous tier's requests. Nor are providers calling back (a few
+    // provider addresses deliver everyone's webhooks; each is verified by its plugin).
     let uncounted = matches!(
         template.as_str(),
         "/health" | "/ready" | "/openapi.json" | "/docs" | "/v1/callbacks/{plugin}/{generation_id}"
     );
-    if let Some(limit) = crate::auth::tier(&app.config, &principal.tier).requests_per_hour
-        && !uncounted
-    {
-        let limit = limit as i64;
-        let now = crate::service::now_ms();
-        let window = now - now % 3_600_000;
-        let reset = (window + 3_600_000) / 1000;
-        let subject = format!("req {}", principal.quota_subject());
-        let counted = match app.db.count_event(&subject, window, limit).await {
-            Ok(c) => c,
-            Err(e) => return Ok(problem::ApiError::from(e).into_response()),
-        };
-        headers.push(("x-ratelimit-limit", limit.to_string()));
-        headers.push(("x-ratelimit-reset", reset.to_string()));
-        match counted {
-            Some(n) => headers.push(("x-ratelimit-remaining", (limit - n).to_string())),
-            None => {
-                let retry_after = (reset - now / 1000).max(1);
-                let mut response = problem::ApiError::new(
-                    crate::error::ErrorCode::RateLimited,
-                    format!(
-                        "the {} tier allows {limit} requests per hour; try again in {retry_after} s",
-                        principal.tier
-                    ),
-                )
-                .with_retry_after(retry_after as u64)
-                .into_response();
-                headers.push(("x-ratelimit-remaining", "0".into()));
-                set_headers(&mut response, &headers);
+    let mut window = None;
+    if !uncounted {
+        match app.take_request(&principal).await {
+            Ok(None) => {}
+            Ok(Some(check)) if check.allowed => window = Some(check.window),
+            Ok(Some(check)) => {
+                let mut response = problem::ApiError::from(check.window.refusal(&principal.tier)).into_response();
+                set_rate_headers(&mut response, Some(&check.window), None);
                 return Ok(response);
             }
+            Err(e) => return Ok(problem::ApiError::from(e).into_response()),
         }
     }
     req.set_data(principal);
-    let daily = std::sync::Arc::new(std::sync::Mutex::new(None));
-    let result = DAILY_REMAINING.scope(daily.clone(), next.call(req)).await;
+    let noted = std::sync::Arc::new(std::sync::Mutex::new(Noted::default()));
+    let result = NOTED.scope(noted.clone(), next.call(req)).await;
     let mut response = match result {
         Ok(r) => r.into_response(),
         Err(e) => problem::error_to_problem(e),
     };
-    if let Some(remaining) = *daily.lock().unwrap_or_else(|e| e.into_inner()) {
+    let noted = std::mem::take(&mut *noted.lock().unwrap_or_else(|e| e.into_inner()));
+    if let Some(other) = noted.window {
+        window = match window {
+            Some(w) if other.retry_after_ms.is_none() && w.remaining <= other.remaining => Some(w),
+            _ => Some(other),
+        };
+    }
+    set_rate_headers(&mut response, window.as_ref(), noted.daily_remaining);
+    Ok(response)
+}
+
+/// The `X-RateLimit-*` headers of `window` and of the daily image quota.
+fn set_rate_headers(
+    response: &mut Response,
+    window: Option<&crate::auth::gcra::WindowStatus>,
+    daily_remaining: Option<i64>,
+) {
+    let mut headers = Vec::new();
+    if let Some(w) = window {
+        headers.push(("x-ratelimit-limit", w.limit.to_string()));
+        headers.push(("x-ratelimit-remaining", w.remaining.to_string()));
+        headers.push(("x-ratelimit-reset", w.reset_seconds().to_string()));
+    }
+    if let Some(remaining) = daily_remaining {
         headers.push(("x-ratelimit-daily-remaining", remaining.max(0).to_string()));
     }
-    set_headers(&mut response, &headers);
-    Ok(response)
+    set_headers(response, &headers);
 }
 
 /// The bearer credential a request came with, for connections that outlive the request (the

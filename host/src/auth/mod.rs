@@ -7,6 +7,7 @@
 //! the token, so a warm request costs a hash and a map lookup; revoking a key, changing a
 //! password or a tier, or disabling a user drops that user's entries at once.
 
+pub mod gcra;
 pub mod policy;
 
 use std::collections::HashMap;

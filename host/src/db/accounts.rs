@@ -1,11 +1,12 @@
-//! Accounts: users, API keys, invites, request counters, quota-checked admission of
-//! generations, credits and usage. Like generations, one body of SQL serves both databases
-//! ([`shared_account_db!`]); they differ only in how an admission is serialized per quota
-//! subject (SQLite: `BEGIN IMMEDIATE`, PostgreSQL: a transaction-scoped advisory lock).
+//! Accounts: users, API keys, invites, request counters and rate limits, quota-checked
+//! admission of generations, credits and usage. Like generations, one body of SQL serves both
+//! databases ([`shared_account_db!`]); they differ only in how an admission is serialized per
+//! quota subject (SQLite: `BEGIN IMMEDIATE`, PostgreSQL: a transaction-scoped advisory lock).
 
 use async_trait::async_trait;
 
 use super::{GenerationRow, IdempotencyKey, Replay};
+use crate::auth::gcra::{Rate, RateState, RateWindows};
 use crate::error::AppResult;
 
 /// A user account.
@@ -114,6 +115,9 @@ pub struct Reservation {
     pub max_concurrent: Option<i64>,
     /// `(user id, cost)` when the tier charges credits.
     pub credits: Option<(String, i64)>,
+    /// Generations created per minute (None: no limit), taken at the row's `created_at` from
+    /// the GCRA window of [`crate::auth::gcra::generations_subject`].
+    pub generations_per_minute: Option<Rate>,
 }
 
 /// The answer to an admission.
@@ -123,6 +127,8 @@ pub enum Admission {
     Accepted {
         /// Images reserved today, this generation included.
         images_today: i64,
+        /// The TAT of the per-minute generations window after this one (None: no limit).
+        generations_tat: Option<i64>,
     },
     /// An earlier request with the same idempotency key made this resource; nothing stored.
     Replay(Replay),
@@ -141,6 +147,20 @@ pub enum Admission {
         /// The balance.
         balance: i64,
     },
+    /// Too many generations created in the last minute (`generations_per_minute`).
+    GenerationRate {
+        /// The TAT of the per-minute generations window.
+        tat: i64,
+    },
+}
+
+/// The answer to [`AccountDb::take_rate`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RateTaken {
+    /// The event passed every window (and was taken from each).
+    pub allowed: bool,
+    /// The state after the event when it passed; else the state that refused it.
+    pub state: RateState,
 }
 
 /// A user's quota state now.
@@ -235,6 +255,14 @@ pub trait AccountDb: Send + Sync {
     async fn count_event(&self, subject: &str, window_start: i64, limit: i64) -> AppResult<Option<i64>>;
     /// Events counted for `subject` in the window starting at `window_start`.
     async fn counted(&self, subject: &str, window_start: i64) -> AppResult<i64>;
+    /// Take one event of `subject` at `now` (unix ms) from each of its GCRA `windows`, all or
+    /// nothing, in one statement (one round trip) when it passes; concurrent takes of one
+    /// subject on any replica are serialized by the row. A request taken (subject `req …`) is
+    /// also counted in the clock hour's request counter for usage reports (a trigger of
+    /// migration 0008, so still one statement).
+    async fn take_rate(&self, subject: &str, windows: RateWindows, now: i64) -> AppResult<RateTaken>;
+    /// The GCRA state of `subject` (zeros when it has none).
+    async fn rate_state(&self, subject: &str) -> AppResult<RateState>;
     /// Store `row` (with its idempotency key, if any) only if its subject stays within the
     /// reservation's limits; concurrent admissions of one subject (on any replica) are
     /// serialized, so limits hold exactly.
@@ -253,6 +281,8 @@ pub trait AccountDb: Send + Sync {
     async fn server_secret(&self, name: &str, candidate: &str, now: i64) -> AppResult<String>;
     /// Drop counters whose window started before `before`.
     async fn sweep_counters(&self, before: i64) -> AppResult<()>;
+    /// Drop GCRA states that are wholly in the past at `now` (the same as having none).
+    async fn sweep_rate_limits(&self, now: i64) -> AppResult<()>;
 }
 
 /// Implements [`AccountDb`] for a backend struct with a `pool` field.
@@ -554,6 +584,21 @@ macro_rules! shared_account_db {
                 Ok(n.map_or(0, |(n,)| n))
             }
 
+            async fn take_rate(
+                &self,
+                subject: &str,
+                windows: $crate::auth::gcra::RateWindows,
+                now: i64,
+            ) -> $crate::error::AppResult<$crate::db::accounts::RateTaken> {
+                let mut conn = self.pool.acquire().await?;
+                take_rate(&mut conn, subject, windows, now).await
+            }
+
+            async fn rate_state(&self, subject: &str) -> $crate::error::AppResult<$crate::auth::gcra::RateState> {
+                let mut conn = self.pool.acquire().await?;
+                rate_state(&mut conn, subject).await
+            }
+
             async fn admit_generation(
                 &self,
                 row: &$crate::db::GenerationRow,
@@ -584,6 +629,17 @@ macro_rules! shared_account_db {
                     tx.rollback().await?;
                     return Ok(Admission::DailyQuota { used: state.images_today });
                 }
+                let mut generations_tat = None;
+                if let Some(rate) = r.generations_per_minute {
+                    let windows = $crate::auth::gcra::RateWindows { minute: Some(rate), hour: None };
+                    let subject = $crate::auth::gcra::generations_subject(&r.subject);
+                    let taken = take_rate(&mut tx, &subject, windows, row.created_at).await?;
+                    if !taken.allowed {
+                        tx.rollback().await?;
+                        return Ok(Admission::GenerationRate { tat: taken.state.minute_tat });
+                    }
+                    generations_tat = Some(taken.state.minute_tat);
+                }
                 if let Some((user, cost)) = &r.credits {
                     let paid = sqlx::query("UPDATE users SET credits = credits - $1 WHERE id = $2 AND credits >= $1")
                         .bind(cost)
@@ -601,7 +657,7 @@ macro_rules! shared_account_db {
                 }
                 insert_generation(&mut *tx, row).await?;
                 tx.commit().await?;
-                Ok(Admission::Accepted { images_today: state.images_today + row.images_reserved })
+                Ok(Admission::Accepted { images_today: state.images_today + row.images_reserved, generations_tat })
             }
 
             async fn quota_state(
@@ -644,7 +700,7 @@ macro_rules! shared_account_db {
                     "SELECT (window_start / $3) * $3 AS day, CAST(SUM(count) AS BIGINT) FROM rate_counters \
                      WHERE subject = $1 AND window_start >= $2 GROUP BY day",
                 )
-                .bind(format!("req {subject}"))
+                .bind($crate::auth::gcra::requests_subject(subject))
                 .bind(since - since % DAY)
                 .bind(DAY)
                 .fetch_all(&self.pool)
@@ -701,6 +757,78 @@ macro_rules! shared_account_db {
                 sqlx::query("DELETE FROM rate_counters WHERE window_start < $1").bind(before).execute(&self.pool).await?;
                 Ok(())
             }
+
+            async fn sweep_rate_limits(&self, now: i64) -> $crate::error::AppResult<()> {
+                // A concurrent take that moved a time ahead makes its row fail the condition.
+                sqlx::query("DELETE FROM rate_limits WHERE minute_tat <= $1 AND hour_tat <= $1")
+                    .bind(now)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+        }
+
+        /// [`AccountDb::take_rate`] on a connection (or in a transaction). The insert of a new
+        /// row always passes (every limit is at least 1); an existing row is updated only when
+        /// every window has room, and then returns the new times. A window without a limit
+        /// passes with `T = 0`, keeping its time at `max(TAT, now)`.
+        ///
+        /// [`AccountDb::take_rate`]: $crate::db::accounts::AccountDb::take_rate
+        async fn take_rate(
+            conn: &mut $conn,
+            subject: &str,
+            windows: $crate::auth::gcra::RateWindows,
+            now: i64,
+        ) -> $crate::error::AppResult<$crate::db::accounts::RateTaken> {
+            let params = |rate: Option<$crate::auth::gcra::Rate>| {
+                rate.map_or((0, i64::MAX), |r| (r.emission_ms(), r.tolerance_ms()))
+            };
+            let (minute_t, minute_tolerance) = params(windows.minute);
+            let (hour_t, hour_tolerance) = params(windows.hour);
+            // `max(TAT, now)` of each window, in SQL both databases understand.
+            const MINUTE: &str = "(CASE WHEN rate_limits.minute_tat > $2 THEN rate_limits.minute_tat ELSE $2 END)";
+            const HOUR: &str = "(CASE WHEN rate_limits.hour_tat > $2 THEN rate_limits.hour_tat ELSE $2 END)";
+            static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+                format!(
+                    "INSERT INTO rate_limits (subject, minute_tat, hour_tat, updated_at) \
+                     VALUES ($1, $2 + $3, $2 + $5, $2) \
+                     ON CONFLICT (subject) DO UPDATE SET \
+                       minute_tat = {MINUTE} + $3, hour_tat = {HOUR} + $5, updated_at = $2 \
+                     WHERE {MINUTE} - $2 <= $4 AND {HOUR} - $2 <= $6 \
+                     RETURNING minute_tat, hour_tat"
+                )
+            });
+            let taken: Option<(i64, i64)> = sqlx::query_as(sqlx::AssertSqlSafe(SQL.as_str()))
+                .bind(subject)
+                .bind(now)
+                .bind(minute_t)
+                .bind(minute_tolerance)
+                .bind(hour_t)
+                .bind(hour_tolerance)
+                .fetch_optional(&mut *conn)
+                .await?;
+            Ok(match taken {
+                Some((minute_tat, hour_tat)) => $crate::db::accounts::RateTaken {
+                    allowed: true,
+                    state: $crate::auth::gcra::RateState { minute_tat, hour_tat },
+                },
+                None => $crate::db::accounts::RateTaken { allowed: false, state: rate_state(conn, subject).await? },
+            })
+        }
+
+        async fn rate_state(
+            conn: &mut $conn,
+            subject: &str,
+        ) -> $crate::error::AppResult<$crate::auth::gcra::RateState> {
+            let state: Option<(i64, i64)> =
+                sqlx::query_as("SELECT minute_tat, hour_tat FROM rate_limits WHERE subject = $1")
+                    .bind(subject)
+                    .fetch_optional(&mut *conn)
+                    .await?;
+            Ok(state.map_or_else(Default::default, |(minute_tat, hour_tat)| $crate::auth::gcra::RateState {
+                minute_tat,
+                hour_tat,
+            }))
         }
 
         async fn insert_user(

@@ -87,8 +87,10 @@ pub struct Usage {
     pub tier: TierConfig,
     /// The tier name.
     pub tier_name: String,
-    /// Requests counted this hour.
+    /// Requests counted this clock hour.
     pub requests_this_hour: i64,
+    /// What the request and generation windows let through now.
+    pub rates: super::limits::RateStanding,
 }
 
 fn validate_email(email: &str) -> AppResult<String> {
@@ -424,7 +426,8 @@ impl App {
         let report = self.db.usage(&principal.owner, &subject, since).await?;
         let quota = self.db.quota_state(&subject, today).await?;
         let hour = now - now % 3_600_000;
-        let requests_this_hour = self.db.counted(&format!("req {subject}"), hour).await?;
+        let requests_this_hour = self.db.counted(&crate::auth::gcra::requests_subject(&subject), hour).await?;
+        let rates = self.rate_standing(principal).await?;
         Ok(Usage {
             period: period.to_string(),
             since,
@@ -433,6 +436,7 @@ impl App {
             tier: auth::tier(&self.config, &principal.tier).clone(),
             tier_name: principal.tier.clone(),
             requests_this_hour,
+            rates,
         })
     }
 

@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{App, new_id, now_ms};
 use crate::auth::Principal;
+use crate::auth::gcra::{Counted, RateState};
 use crate::db::accounts::{Admission, Reservation};
 use crate::db::{GenerationQuery, GenerationRow, ImageRow};
 use crate::error::{AppError, AppResult, ErrorCode, FieldError};
@@ -664,8 +665,10 @@ impl App {
     /// The caller's tier decides: the model must be allowed (403 `forbidden`), `n` and the
     /// size must stay within its `max_n` / `max_pixels` (422 naming the field), and admission
     /// reserves against its limits atomically: generations at once (429 `rate_limited`),
-    /// images today (429 `quota_exceeded`, `Retry-After` until 00:00 UTC) and credits (402
-    /// `insufficient_credits`). A retry with the same `Idempotency-Key` is never charged again.
+    /// images today (429 `quota_exceeded`, `Retry-After` until 00:00 UTC), generations per
+    /// minute (429 `rate_limited`, `Retry-After` until one more fits) and credits (402
+    /// `insufficient_credits`); a refused creation stores and reserves nothing. A retry with
+    /// the same `Idempotency-Key` is never charged again.
     #[tracing::instrument(skip_all, fields(generation_id))]
     pub async fn create_generation(
         &self,
@@ -783,6 +786,7 @@ impl App {
             images_per_day: tier.images_per_day.map(|n| n as i64),
             max_concurrent: tier.max_concurrent.map(|n| n as i64),
             credits: credits.clone(),
+            generations_per_minute: super::limits::generation_windows(&tier).minute,
         };
         let pinned_to = caller_key.is_some().then(|| self.replica_id.clone());
         if let Some(key) = caller_key {
@@ -833,9 +837,15 @@ impl App {
             }
         }
         match admitted? {
-            Admission::Accepted { images_today } => {
+            Admission::Accepted { images_today, generations_tat } => {
                 if let Some(limit) = tier.images_per_day {
                     crate::api::note_daily_remaining(limit as i64 - images_today);
+                }
+                let state = RateState { minute_tat: generations_tat.unwrap_or(0), hour_tat: 0 };
+                if let Some(window) =
+                    super::limits::generation_windows(&tier).status(Counted::Generations, state, true, row.created_at)
+                {
+                    crate::api::note_rate_window(window);
                 }
             }
             Admission::Replay(replay) => {
@@ -870,6 +880,16 @@ impl App {
                     ErrorCode::InsufficientCredits,
                     format!("this generation costs {} credits and the balance is {balance}", row.credits_charged),
                 ));
+            }
+            Admission::GenerationRate { tat } => {
+                let state = RateState { minute_tat: tat, hour_tat: 0 };
+                let Some(window) =
+                    super::limits::generation_windows(&tier).status(Counted::Generations, state, false, row.created_at)
+                else {
+                    return Err(AppError::Internal(anyhow::anyhow!("refused by a generations window the tier lacks")));
+                };
+                crate::api::note_rate_window(window);
+                return Err(window.refusal(&principal.tier));
             }
         }
         crate::metrics::METRICS.generations_created.with_label_values(&[spec.model.as_str()]).inc();

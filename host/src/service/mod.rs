@@ -4,6 +4,7 @@
 pub mod accounts;
 pub mod edits;
 pub mod generations;
+pub mod limits;
 pub mod pipeline;
 
 use std::sync::Arc;
@@ -71,12 +72,16 @@ impl App {
                 let cutoff = std::time::Instant::now() - CALLER_KEY_TTL;
                 app.caller_keys.lock().unwrap_or_else(|e| e.into_inner()).retain(|_, (_, at)| *at > cutoff);
                 // Credits of generations that failed or were canceled anywhere come back, and
-                // request counters older than the longest usage period go.
+                // request counters older than the longest usage period go, as do rate limit
+                // states wholly in the past.
                 if let Err(e) = app.db.refund_credits(None).await {
                     tracing::warn!(error = ?e, "refunding credits failed");
                 }
                 if let Err(e) = app.db.sweep_counters(now_ms() - 32 * 86_400_000).await {
                     tracing::warn!(error = ?e, "sweeping request counters failed");
+                }
+                if let Err(e) = app.db.sweep_rate_limits(now_ms()).await {
+                    tracing::warn!(error = ?e, "sweeping rate limit states failed");
                 }
             }
         }))

@@ -288,9 +288,12 @@ fn hourly_request_limit_with_headers() {
         assert!(r.header("x-ratelimit-reset").unwrap().parse::<i64>().unwrap() > 1_700_000_000);
     }
     let limited = s.send("GET", "/v1/me", Some(&token), None);
-    limited.problem(429, "rate_limited");
+    let body = limited.problem(429, "rate_limited");
+    assert!(body["detail"].as_str().unwrap().contains("3 requests per hour"), "{body}");
+    // A sliding window, not the clock hour: one more request fits 20 minutes after the burst.
     let retry: u64 = limited.header("retry-after").unwrap().parse().unwrap();
-    assert!((1..=3600).contains(&retry));
+    assert!((1..=1200).contains(&retry), "{retry}");
+    assert_eq!(limited.header("x-ratelimit-limit"), Some("3"));
     assert_eq!(limited.header("x-ratelimit-remaining"), Some("0"));
 }
 
@@ -365,11 +368,12 @@ fn quota_admission_is_exact_and_released() {
             images_per_day: per_day,
             max_concurrent: concurrent,
             credits: None,
+            generations_per_minute: None,
         };
         let first = row(3, day + 10);
         assert_eq!(
             db.admit_generation(&first, &reservation(day, Some(4), None), None).await.unwrap(),
-            Admission::Accepted { images_today: 3 }
+            Admission::Accepted { images_today: 3, generations_tat: None }
         );
         assert_eq!(
             db.admit_generation(&row(2, day + 11), &reservation(day, Some(4), None), None).await.unwrap(),
@@ -378,13 +382,13 @@ fn quota_admission_is_exact_and_released() {
         let last = row(1, day + 12);
         assert_eq!(
             db.admit_generation(&last, &reservation(day, Some(4), None), None).await.unwrap(),
-            Admission::Accepted { images_today: 4 }
+            Admission::Accepted { images_today: 4, generations_tat: None }
         );
         // Canceling gives the images back.
         assert!(db.cancel(&first.id, day + 13).await.unwrap());
         assert_eq!(
             db.admit_generation(&row(3, day + 14), &reservation(day, Some(4), None), None).await.unwrap(),
-            Admission::Accepted { images_today: 4 }
+            Admission::Accepted { images_today: 4, generations_tat: None }
         );
         // The next day starts from zero (but the two still queued count against concurrency).
         let tomorrow = day + 86_400_000;
@@ -394,7 +398,7 @@ fn quota_admission_is_exact_and_released() {
         );
         assert_eq!(
             db.admit_generation(&row(4, tomorrow + 1), &reservation(tomorrow, Some(4), Some(3)), None).await.unwrap(),
-            Admission::Accepted { images_today: 4 }
+            Admission::Accepted { images_today: 4, generations_tat: None }
         );
 
         // Twenty parallel admissions against a limit of 7 generations at once: exactly 7 in.
@@ -412,6 +416,7 @@ fn quota_admission_is_exact_and_released() {
                     images_per_day: None,
                     max_concurrent: Some(7),
                     credits: None,
+                    generations_per_minute: None,
                 };
                 db.admit_generation(&r, &res, None).await.unwrap()
             }));

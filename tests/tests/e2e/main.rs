@@ -11,6 +11,7 @@ pub mod backends;
 mod catalog;
 mod errors;
 mod generations;
+mod limits;
 mod platform;
 mod plugins;
 mod providers;
