@@ -49,6 +49,8 @@ pub struct Config {
     pub jobs: JobsConfig,
     /// Request and image limits.
     pub limits: LimitsConfig,
+    /// Where user-supplied input image URLs may point.
+    pub inputs: InputsConfig,
     /// Plugins directory, default limits and per-plugin grants.
     pub plugins: PluginsConfig,
     /// Accounts, sessions, IP allowlists and the authorization policy.
@@ -385,6 +387,10 @@ impl Default for JobsConfig {
 pub struct LimitsConfig {
     /// Largest request body in bytes.
     pub max_body_bytes: usize,
+    /// Largest single uploaded image in bytes, checked per field within the body: a decoded
+    /// base64 `data` input (`input_image.data`, `mask.data`), a multipart file field, and an
+    /// input image fetched from a `url`. Over it: 413 `payload_too_large` naming the field.
+    pub max_upload_bytes: usize,
     /// Most pixels (width × height) of one generated image.
     pub max_pixels: u64,
     /// Longest `Prefer: wait=N` honoured, in seconds.
@@ -393,8 +399,48 @@ pub struct LimitsConfig {
 
 impl Default for LimitsConfig {
     fn default() -> Self {
-        Self { max_body_bytes: 32 << 20, max_pixels: 4096 * 4096, max_wait_seconds: 60 }
+        Self { max_body_bytes: 32 << 20, max_upload_bytes: 20 << 20, max_pixels: 4096 * 4096, max_wait_seconds: 60 }
     }
+}
+
+/// `[inputs]`: where the server may fetch user-supplied image URLs (`input_image.url`,
+/// `mask.url`) from. By default only public addresses on ports 80 and 443.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct InputsConfig {
+    /// Origins on internal hosts that input image URLs may name, e.g.
+    /// `["http://assets.internal:8000"]`: scheme, host and port, matched exactly (a URL with
+    /// another port or scheme is not listed), no path. Such a URL may resolve to a private
+    /// address and use any port; a redirect from it is judged afresh, so it never leads to
+    /// another private address. Empty (the default): none.
+    pub allowed_private_origins: Vec<String>,
+}
+
+impl InputsConfig {
+    /// The listed origins as `scheme://host:port` (default port written out), the form
+    /// [`crate::plugins::http::origin`] gives a URL. Entries that do not parse are left out
+    /// (start-up refuses them).
+    pub fn private_origins(&self) -> Vec<String> {
+        self.allowed_private_origins.iter().filter_map(|o| parse_origin(o).ok()).collect()
+    }
+}
+
+/// `scheme://host[:port]` → `scheme://host:port`; an error says what is wrong.
+fn parse_origin(text: &str) -> Result<String, String> {
+    let url = reqwest::Url::parse(text).map_err(|e| format!("{text:?} is not a URL: {e}"))?;
+    if url.scheme() != "http" && url.scheme() != "https" {
+        return Err(format!("{text:?}: only http and https origins are fetched"));
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(format!("{text:?} names no host"));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(format!("{text:?}: credentials are not allowed"));
+    }
+    if url.path() != "/" || url.query().is_some() || url.fragment().is_some() || text.contains('*') {
+        return Err(format!("{text:?}: give an origin only (scheme://host:port), no path, query or wildcard"));
+    }
+    Ok(crate::plugins::http::origin(&url))
 }
 
 /// `[plugins]`: the directory and what the operator grants each plugin.
@@ -484,6 +530,7 @@ impl Default for Config {
             blobs: BlobsConfig::default(),
             jobs: JobsConfig::default(),
             limits: LimitsConfig::default(),
+            inputs: InputsConfig::default(),
             plugins: PluginsConfig::default(),
             auth: AuthConfig::default(),
             tiers: default_tiers(),
@@ -729,6 +776,12 @@ impl Config {
                 "database_max_connections must be 1..=200, got {}",
                 self.database_max_connections
             )));
+        }
+        if self.limits.max_body_bytes == 0 || self.limits.max_upload_bytes == 0 {
+            return Err(ConfigError("limits.max_body_bytes and limits.max_upload_bytes must be at least 1".into()));
+        }
+        for (i, origin) in self.inputs.allowed_private_origins.iter().enumerate() {
+            parse_origin(origin).map_err(|e| ConfigError(format!("inputs.allowed_private_origins[{i}]: {e}")))?;
         }
         self.database_kind()?;
         self.blob_location()?;
@@ -1183,6 +1236,32 @@ mod tests {
     }
 
     #[test]
+    fn private_input_origins_are_exact_origins() {
+        let mut c = Config::default();
+        assert!(c.inputs.private_origins().is_empty());
+        c.inputs.allowed_private_origins =
+            vec!["http://assets.internal:8000".into(), "https://Images.LAN/".into(), "http://[fd00::1]".into()];
+        c.validate().unwrap();
+        assert_eq!(
+            c.inputs.private_origins(),
+            ["http://assets.internal:8000", "https://images.lan:443", "http://[fd00::1]:80"]
+        );
+        for bad in [
+            "assets.internal:8000",
+            "ftp://assets.internal",
+            "http://assets.internal:8000/images",
+            "http://*.internal",
+            "http://user:pw@assets.internal",
+            "http://assets.internal?x=1",
+            "http://",
+        ] {
+            c.inputs.allowed_private_origins = vec!["http://ok.internal".into(), bad.into()];
+            let err = c.validate().unwrap_err().to_string();
+            assert!(err.contains("inputs.allowed_private_origins[1]"), "{bad}: {err}");
+        }
+    }
+
+    #[test]
     fn public_url_and_defaults_from_the_environment() {
         figment::Jail::expect_with(|jail| {
             jail.set_env("EASEL_PUBLIC_URL", "");
@@ -1405,6 +1484,9 @@ mod example_config {
         assert_eq!(config.listen, defaults.listen);
         assert_eq!(config.jobs.workers, defaults.jobs.workers);
         assert_eq!(config.limits.max_pixels, defaults.limits.max_pixels);
+        assert_eq!(config.limits.max_body_bytes, defaults.limits.max_body_bytes);
+        assert_eq!(config.limits.max_upload_bytes, defaults.limits.max_upload_bytes);
+        assert_eq!(config.inputs.allowed_private_origins, defaults.inputs.allowed_private_origins);
         assert!(config.plugins.grants.contains_key("local"));
         // What the example documents is what a fresh server does.
         assert_eq!(config.tiers, defaults.tiers);

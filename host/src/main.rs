@@ -265,19 +265,20 @@ fn main() -> ExitCode {
                     return ExitCode::from(2);
                 }
             };
+            // From here on every line goes through tracing: in JSON mode nothing else may
+            // reach the log stream.
             easel::telemetry::init(config.log_format);
             let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
                 Ok(r) => r,
                 Err(e) => {
-                    eprintln!("easel: cannot start the async runtime: {e}");
+                    tracing::error!(error = %e, "cannot start the async runtime");
                     return ExitCode::FAILURE;
                 }
             };
             match runtime.block_on(easel::server::serve(config)) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
-                    tracing::error!(error = ?e, "easel stopped on an error");
-                    eprintln!("easel: {e:#}");
+                    tracing::error!(error = %format!("{e:#}"), "easel stopped on an error");
                     ExitCode::FAILURE
                 }
             }

@@ -159,7 +159,9 @@ fn start_staging_sweep(app: &App) -> tokio::task::JoinHandle<()> {
     })
 }
 
-/// Run the server until SIGINT/SIGTERM. Prints `listening on http://ADDR` to stdout once bound.
+/// Run the server until SIGINT/SIGTERM. Once bound, logs the address (`address`) and, with
+/// `log_format = "pretty"`, prints `listening on http://ADDR` to stdout for scripts; in JSON
+/// mode nothing but JSON lines is written, and scripts read `address` from the log.
 pub async fn serve(config: Config) -> anyhow::Result<()> {
     for variable in &config.ignored_env {
         tracing::warn!(%variable, "environment variable ignored: it names no configuration key");
@@ -167,7 +169,9 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let running = start(config).await?;
     let addr = running.addr;
     tracing::info!(address = %addr, "Easel is listening; API docs at http://{addr}/docs");
-    println!("listening on http://{addr}");
+    if running.app.config.log_format == crate::config::LogFormat::Pretty {
+        println!("listening on http://{addr}");
+    }
     running.until_signal().await?;
     tracing::info!("stopped");
     Ok(())

@@ -15,7 +15,6 @@
 mod backends;
 
 use std::collections::{HashMap, HashSet};
-use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -66,17 +65,43 @@ fn spawn(config: &Config, data_dir: &Path, log: &Path) -> Replica {
 /// [`spawn`] with extra environment variables.
 fn spawn_with(config: &Config, data_dir: &Path, log: &Path, env: &[(&str, &str)]) -> Replica {
     let mut cmd = easel(config, data_dir, &["serve"]);
-    cmd.env("EASEL_LISTEN", "127.0.0.1:0").stdout(Stdio::piped()).stderr(std::fs::File::create(log).unwrap());
+    cmd.env("EASEL_LISTEN", "127.0.0.1:0").stdout(Stdio::null()).stderr(std::fs::File::create(log).unwrap());
     for (k, v) in env {
         cmd.env(k, v);
     }
     let mut child = cmd.spawn().expect("start easel serve");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    let addr = line.trim().strip_prefix("listening on ").unwrap_or_else(|| {
-        panic!("easel serve did not start: {line:?}; log: {}", std::fs::read_to_string(log).unwrap_or_default())
-    });
-    Replica { child, base: addr.to_string() }
+    // In JSON mode the address is in the log (`address`), and standard output stays empty.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let addr = loop {
+        let text = std::fs::read_to_string(log).unwrap_or_default();
+        let listening = text
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .find_map(|l| l["address"].as_str().map(str::to_string));
+        if let Some(addr) = listening {
+            break addr;
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("easel serve exited ({status}) before listening; log: {text}");
+        }
+        assert!(Instant::now() < deadline, "easel serve did not start in 120 s; log: {text}");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    Replica { child, base: format!("http://{addr}") }
+}
+
+/// The JSON lines of a replica's log; panics on a line that is not a JSON object (a final
+/// line cut short by SIGKILL excepted).
+fn json_lines(log: &Path) -> Vec<Value> {
+    let text = std::fs::read_to_string(log).unwrap();
+    let complete = text.rfind('\n').map_or("", |end| &text[..end]);
+    complete
+        .lines()
+        .map(|l| match serde_json::from_str::<Value>(l) {
+            Ok(v) if v.is_object() => v,
+            _ => panic!("not a JSON line in {}: {l:?}", log.display()),
+        })
+        .collect()
 }
 
 fn client() -> reqwest::blocking::Client {
@@ -345,4 +370,27 @@ fn two_replicas_share_the_queue_and_survive_a_sigkill() {
     let a_log = std::fs::read_to_string(shared.path().join("a.log")).unwrap();
     let b_log = std::fs::read_to_string(shared.path().join("b.log")).unwrap();
     assert!(a_log.contains("generation finished") && b_log.contains("generation finished"), "both did work");
+
+    // Every line of both logs is JSON, and every line of a generation carries the id of the
+    // request that created it, also on the replica whose worker ran it.
+    let (a_lines, b_lines) = (json_lines(&shared.path().join("a.log")), json_lines(&shared.path().join("b.log")));
+    let created_by: HashMap<&str, &str> = a_lines
+        .iter()
+        .chain(&b_lines)
+        .filter(|l| l["message"] == "generation queued")
+        .map(|l| (l["generation_id"].as_str().unwrap(), l["request_id"].as_str().expect("queued with a request id")))
+        .collect();
+    assert_eq!(created_by.len(), 202, "each generation was queued once");
+    let mut across = 0;
+    for (lines, other) in [(&a_lines, &b_lines), (&b_lines, &a_lines)] {
+        for line in lines.iter().filter(|l| l["generation_id"].is_string()) {
+            let generation = line["generation_id"].as_str().unwrap();
+            assert_eq!(line["request_id"].as_str(), Some(created_by[generation]), "{line}");
+            across += usize::from(
+                line["message"] == "generation finished"
+                    && other.iter().any(|q| q["message"] == "generation queued" && q["generation_id"] == generation),
+            );
+        }
+    }
+    assert!(across > 0, "some generations were queued on one replica and finished on the other");
 }

@@ -1,11 +1,14 @@
-//! `JsonBody<T>`: a JSON request body documented by `T`'s OpenAPI schema but parsed with serde,
-//! so a wrong type, a missing field or an unknown field is reported with the field's path
-//! (`n: invalid type: string "four", expected i64`), not just the type's name.
+//! Request bodies: the whole-body cap ([`limit_body`]) and `JsonBody<T>`, a JSON request body
+//! documented by `T`'s OpenAPI schema but parsed with serde, so a wrong type, a missing field or
+//! an unknown field is reported with the field's path (`n: invalid type: string "four", expected
+//! i64`), not just the type's name.
 
 use std::ops::Deref;
+use std::time::Duration;
 
-use poem::http::StatusCode;
-use poem::{FromRequest, Request, RequestBody};
+use futures_util::StreamExt;
+use poem::http::{HeaderValue, StatusCode, header};
+use poem::{Endpoint, FromRequest, IntoResponse, Request, RequestBody, Response};
 use poem_openapi::payload::{ParsePayload, Payload};
 use poem_openapi::registry::{MetaSchemaRef, Registry};
 use poem_openapi::types::Type;
@@ -111,3 +114,83 @@ fn strip_position(message: &str) -> String {
 }
 
 poem_openapi::impl_apirequest_for_payload!(JsonBody<T>, T: Type + DeserializeOwned + Send);
+
+/// Longest time an oversized body is read (and thrown away) before the 413 is sent.
+const DRAIN_TIME: Duration = Duration::from_secs(5);
+
+/// Refuse bodies over `max` bytes (`limits.max_body_bytes`) with 413 `payload_too_large`:
+/// by `Content-Length` when given, else by reading a chunked body up to the limit.
+///
+/// A client still sending when the answer is ready would see its connection reset instead of
+/// the answer (the server closes a socket with unread data in it). So the rest of an
+/// oversized body is read and discarded first — at most as many bytes again as the limit
+/// (1 MiB at least, 64 MiB at most) and for at most [`DRAIN_TIME`] — and the 413 carries
+/// `Connection: close`. A client that sent `Expect: 100-continue` has sent no body yet and
+/// is answered at once.
+pub(crate) async fn limit_body<E: Endpoint>(next: E, mut req: Request, max: usize) -> poem::Result<Response> {
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    let drain_bytes = max.clamp(1 << 20, 64 << 20);
+    match declared {
+        Some(len) if len > max as u64 => {
+            let waits_for_continue =
+                req.headers().get(header::EXPECT).is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
+            if !waits_for_continue {
+                drain(Box::pin(req.take_body().into_bytes_stream()), drain_bytes).await;
+            }
+            return Ok(too_large(max));
+        }
+        Some(_) => {}
+        None if req.headers().contains_key(header::TRANSFER_ENCODING) => {
+            let mut stream = Box::pin(req.take_body().into_bytes_stream());
+            let mut data = bytes::BytesMut::new();
+            while let Some(chunk) = stream.next().await {
+                let chunk = chunk.map_err(|e| BodyError {
+                    status: StatusCode::BAD_REQUEST,
+                    field: "body".into(),
+                    message: format!("the body could not be read: {e}"),
+                })?;
+                if data.len() + chunk.len() > max {
+                    drain(stream, drain_bytes).await;
+                    return Ok(too_large(max));
+                }
+                data.extend_from_slice(&chunk);
+            }
+            req.set_body(data.freeze());
+        }
+        None => {}
+    }
+    next.call(req).await.map(IntoResponse::into_response)
+}
+
+/// The 413 of an oversized body, closing the connection (the rest of the body is not read).
+fn too_large(max: usize) -> Response {
+    let mut response = super::problem::ApiError::new(
+        crate::error::ErrorCode::PayloadTooLarge,
+        format!("the body exceeds the limit of {max} bytes (limits.max_body_bytes)"),
+    )
+    .into_response();
+    response.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+    response
+}
+
+/// Read and discard up to `budget` bytes of what is left of a body, for at most [`DRAIN_TIME`].
+async fn drain<S, B, E>(mut stream: S, budget: usize)
+where
+    S: futures_util::Stream<Item = Result<B, E>> + Unpin,
+    B: AsRef<[u8]>,
+{
+    let _ = tokio::time::timeout(DRAIN_TIME, async {
+        let mut left = budget;
+        while let Some(Ok(chunk)) = stream.next().await {
+            match left.checked_sub(chunk.as_ref().len()) {
+                Some(rest) => left = rest,
+                None => return,
+            }
+        }
+    })
+    .await;
+}

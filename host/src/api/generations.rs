@@ -109,10 +109,13 @@ pub struct CreateGenerationRequest {
 pub struct ImageInput {
     /// One of your images (`img_…`).
     pub image_id: Option<String>,
-    /// A public `http(s)` URL the server downloads (public addresses only; at most the body
-    /// limit; 20 s).
+    /// A public `http(s)` URL the server downloads: public addresses on ports 80 and 443
+    /// only, or an internal origin the operator lists (`[inputs] allowed_private_origins`);
+    /// at most `limits.max_upload_bytes` (413 `payload_too_large` over it); 20 s.
     pub url: Option<String>,
-    /// Base64 PNG, JPEG or WebP bytes; a `data:image/…;base64,` prefix is accepted.
+    /// Base64 PNG, JPEG or WebP bytes; a `data:image/…;base64,` prefix is accepted. At most
+    /// `limits.max_upload_bytes` once decoded (default 20 MiB; 413 `payload_too_large` naming
+    /// the field over it).
     pub data: Option<String>,
 }
 

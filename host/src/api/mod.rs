@@ -90,7 +90,7 @@ pub fn routes(app: App) -> impl Endpoint<Output = Response> {
             poem::endpoint::make_sync(move |_| Response::builder().content_type("application/json").body(spec.clone())),
         )
         .around(move |ep, req| authorize(ep, req, app_for_auth.clone()))
-        .around(move |ep, req| limit_body(ep, req, max_body))
+        .around(move |ep, req| body::limit_body(ep, req, max_body))
         .around(request_middleware)
 }
 
@@ -141,29 +141,6 @@ async fn request_middleware<E: Endpoint>(next: E, req: Request) -> poem::Result<
         }
     });
     Ok(response)
-}
-
-/// Refuse bodies over `max` bytes with 413: by `Content-Length` when given, else by reading
-/// a chunked body up to the limit.
-async fn limit_body<E: Endpoint>(next: E, mut req: Request, max: usize) -> poem::Result<Response> {
-    let too_large = || {
-        problem::ApiError::new(
-            crate::error::ErrorCode::PayloadTooLarge,
-            format!("the body exceeds the limit of {max} bytes"),
-        )
-    };
-    let declared =
-        req.headers().get("content-length").and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
-    match declared {
-        Some(len) if len > max as u64 => return Err(too_large().into()),
-        Some(_) => {}
-        None if req.headers().contains_key("transfer-encoding") => {
-            let bytes = req.take_body().into_bytes_limit(max).await.map_err(|_| too_large())?;
-            req.set_body(bytes);
-        }
-        None => {}
-    }
-    next.call(req).await.map(IntoResponse::into_response)
 }
 
 /// What a handler learned about the caller's limits, for this response's headers.

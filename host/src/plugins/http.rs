@@ -43,12 +43,14 @@ pub fn send_registered_cancel(ctx: &super::runtime::CallContext) {
     let Some(policy) = ctx.http.clone() else { return };
     let (plugin, caller_key) = (Arc::clone(&ctx.plugin_id), ctx.caller_key.clone());
     let target = Url::parse(&request.url).map(|u| origin(&u)).unwrap_or_default();
-    policy.handle.clone().spawn(async move {
+    let handle = policy.handle.clone();
+    let task = async move {
         match policy.execute(request, CANCEL_BUDGET, caller_key.as_ref()).await {
             Ok(r) => tracing::info!(%plugin, %target, status = r.status, "sent the provider's cancel request"),
             Err(e) => tracing::warn!(%plugin, %target, error = ?e, "the provider's cancel request failed"),
         }
-    });
+    };
+    handle.spawn(tracing::Instrument::in_current_span(task));
 }
 
 /// Most redirects followed for one fetch.
@@ -127,10 +129,19 @@ pub struct HttpPolicy {
     /// Any host may be reached (still public addresses only, unless `allow_private_ips`):
     /// for URLs users give (`input_image.url`), where no allowlist can exist.
     pub any_host: bool,
+    /// Origins (`scheme://host:port`, as [`origin`] writes them) reached even though they are
+    /// on private addresses or non-standard ports: the operator's
+    /// `[inputs] allowed_private_origins`. Exact matches only; a redirect elsewhere is judged
+    /// by the usual rules.
+    pub private_origins: Vec<String>,
     /// The plugin's client, built on first use: its connections are pooled across calls, and
     /// its resolver refuses names that resolve to a non-public address (checked for every new
     /// connection, so DNS cannot change between the check and the connect).
     pub client: std::sync::OnceLock<reqwest::Client>,
+    /// The client for [`HttpPolicy::private_origins`] only, whose resolver allows private
+    /// addresses: only URLs of a listed origin are ever sent through it, so its pooled
+    /// connections all lead to listed origins.
+    pub private_client: std::sync::OnceLock<reqwest::Client>,
 }
 
 /// Resolves host names for a plugin's client and refuses private, loopback and link-local
@@ -172,9 +183,16 @@ impl reqwest::dns::Resolve for CheckedResolver {
 }
 
 /// Fetch a URL a user gave (an input image) with the same defences as plugin HTTP: http(s)
-/// only, no credentials in the URL, public addresses only (checked after DNS, pinned, again
-/// on every redirect), at most `max_bytes`, within `budget`. Returns the body of a 2xx answer.
-pub async fn fetch_public(url: &str, max_bytes: u64, budget: Duration) -> Result<Vec<u8>, String> {
+/// only, no credentials in the URL, public addresses on the standard ports only (checked after
+/// DNS, pinned, again on every redirect) except the exact origins in `private_origins`
+/// (`[inputs] allowed_private_origins`), at most `max_bytes`, within `budget`. Returns the
+/// body of a 2xx answer.
+pub async fn fetch_public(
+    url: &str,
+    max_bytes: u64,
+    budget: Duration,
+    private_origins: &[String],
+) -> Result<Vec<u8>, HttpFailure> {
     let policy = HttpPolicy {
         asked: Vec::new(),
         granted: Vec::new(),
@@ -184,13 +202,15 @@ pub async fn fetch_public(url: &str, max_bytes: u64, budget: Duration) -> Result
         max_response_bytes: max_bytes,
         handle: tokio::runtime::Handle::current(),
         any_host: true,
+        private_origins: private_origins.to_vec(),
         client: Default::default(),
+        private_client: Default::default(),
     };
     let request =
         wit::Request { method: "GET".into(), url: url.to_string(), headers: Vec::new(), body: None, timeout_ms: None };
-    let response = policy.execute(request, budget, None).await.map_err(|e| describe_error(&e))?;
+    let response = policy.execute(request, budget, None).await?;
     if !(200..300).contains(&response.status) {
-        return Err(format!("answered HTTP {}", response.status));
+        return Err(Fail::Transport(format!("the server answered HTTP {}", response.status)));
     }
     Ok(response.body)
 }
@@ -204,21 +224,26 @@ pub fn is_public(ip: IpAddr) -> bool {
 type Fail = wit::HttpError;
 
 impl HttpPolicy {
-    fn client(&self) -> Result<&reqwest::Client, Fail> {
-        if let Some(c) = self.client.get() {
+    /// The client for one request: the private one for a listed origin, else the plugin's.
+    fn client(&self, listed: bool) -> Result<&reqwest::Client, Fail> {
+        let (cell, allow_private_ips) =
+            if listed { (&self.private_client, true) } else { (&self.client, self.allow_private_ips) };
+        if let Some(c) = cell.get() {
             return Ok(c);
         }
         let built = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .no_proxy()
-            .dns_resolver(Arc::new(CheckedResolver { allow_private_ips: self.allow_private_ips }))
+            .dns_resolver(Arc::new(CheckedResolver { allow_private_ips }))
             .pool_idle_timeout(Duration::from_secs(60))
             .build()
             .map_err(|e| Fail::Transport(e.to_string()))?;
-        Ok(self.client.get_or_init(|| built))
+        Ok(cell.get_or_init(|| built))
     }
 
-    fn check_url(&self, url: &Url) -> Result<(), Fail> {
+    /// May `url` be requested? Ok(true) when its origin is one of the operator's
+    /// [`HttpPolicy::private_origins`] (private addresses and any port allowed for it).
+    fn check_url(&self, url: &Url) -> Result<bool, Fail> {
         if url.scheme() != "http" && url.scheme() != "https" {
             return Err(Fail::Denied(format!("scheme {:?} is not allowed", url.scheme())));
         }
@@ -226,8 +251,8 @@ impl HttpPolicy {
             return Err(Fail::Denied("credentials in URLs are not allowed".into()));
         }
         let origin = origin(url);
-        if self.any_host && !matches!(url.port_or_known_default(), Some(80 | 443)) {
-            return Err(Fail::Denied(format!("{origin}: only the standard ports 80 and 443 are fetched")));
+        if self.private_origins.contains(&origin) {
+            return Ok(true);
         }
         if !self.any_host {
             if !self.asked.iter().any(|p| p.matches(url)) {
@@ -248,7 +273,10 @@ impl HttpPolicy {
         {
             return Err(Fail::Denied(format!("{ip} is a private, loopback or link-local address")));
         }
-        Ok(())
+        if self.any_host && !matches!(url.port_or_known_default(), Some(80 | 443)) {
+            return Err(Fail::Denied(format!("{origin}: only the standard ports 80 and 443 are fetched")));
+        }
+        Ok(false)
     }
 
     /// Substitute `{{secret:NAME}}` in header values; returns the headers and the names of
@@ -319,12 +347,12 @@ impl HttpPolicy {
         let (mut headers, secret_headers) = self.headers(&request.headers, caller_key)?;
         let mut body = request.body;
         for hop in 0..=MAX_REDIRECTS {
-            self.check_url(&url)?;
+            let listed = self.check_url(&url)?;
             let left = budget.saturating_sub(started.elapsed());
             if left.is_zero() {
                 return Err(Fail::Timeout("the call's time budget is used up".into()));
             }
-            let client = self.client()?;
+            let client = self.client(listed)?;
             // The timeout covers name resolution, connecting, and reading the whole body.
             let mut rb = client.request(method.clone(), url.clone()).headers(headers.clone()).timeout(left);
             if let Some(b) = &body {
@@ -382,7 +410,8 @@ impl HttpPolicy {
     }
 }
 
-fn origin(url: &Url) -> String {
+/// `scheme://host:port` of a URL, with the scheme's default port written out.
+pub fn origin(url: &Url) -> String {
     format!("{}://{}:{}", url.scheme(), url.host_str().unwrap_or(""), url.port_or_known_default().unwrap_or(0))
 }
 
@@ -529,7 +558,9 @@ mod tests {
             max_response_bytes: 1024,
             handle: tokio::runtime::Handle::current(),
             any_host: false,
+            private_origins: Vec::new(),
             client: Default::default(),
+            private_client: Default::default(),
         };
         let pairs = vec![("authorization".to_string(), "Bearer {{secret:KEY}}/{{secret:OTHER}}".to_string())];
         let (map, secret_headers) = policy.headers(&pairs, None).unwrap();

@@ -212,7 +212,10 @@ impl Plugin {
         }
         let mut guard = AbandonOnDrop(Some(ctx.clone()));
         let this = Arc::clone(self);
-        let result = tokio::task::spawn_blocking(move || this.call_sync(export, ctx, f))
+        // The plugin's `log` lines and its HTTP calls happen on that thread: they belong to
+        // the caller's span (a job's request and generation ids).
+        let span = tracing::Span::current();
+        let result = tokio::task::spawn_blocking(move || span.in_scope(|| this.call_sync(export, ctx, f)))
             .await
             .unwrap_or_else(|e| Err(CallError::Trap(format!("the call's thread failed: {e}"))));
         if let Some(ctx) = guard.0.take()
@@ -821,7 +824,9 @@ impl Registry {
                 max_response_bytes: manifest.limits.max_response_bytes,
                 handle,
                 any_host: false,
+                private_origins: Vec::new(),
                 client: Default::default(),
+                private_client: Default::default(),
             })),
             effective,
         ))

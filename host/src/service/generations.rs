@@ -220,6 +220,10 @@ pub struct GenerationSpec {
     /// Request parameters the model does not take, dropped under `strict_parameters = false`.
     #[serde(default)]
     pub warnings: Vec<ParameterWarning>,
+    /// `X-Request-Id` of the request that created the generation: every log line of its job,
+    /// on whichever replica runs it, carries it. Not shown to clients.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
 }
 
 /// A LoRA adapter: weights (URL or provider path) and strength.
@@ -236,7 +240,8 @@ pub struct Lora {
 pub struct ImageSource {
     /// An image of yours in the gallery (`img_…`).
     pub image_id: Option<String>,
-    /// A public http(s) URL, fetched by the server (no private addresses, size-capped).
+    /// A public http(s) URL, fetched by the server (no private addresses except the
+    /// operator's `[inputs] allowed_private_origins`, at most `limits.max_upload_bytes`).
     pub url: Option<String>,
     /// Base64 PNG, JPEG or WebP bytes (a `data:` URI prefix is accepted).
     pub data: Option<String>,
@@ -280,7 +285,7 @@ impl App {
     /// `inputs/<id>/`; returns their blob keys (image first). The image must decode as PNG,
     /// JPEG or WebP within `limits.max_pixels`; a mask must have the image's size. An
     /// `image_id` must be one of the caller's images; a `url` is fetched with
-    /// the SSRF-safe client (public addresses only, `limits.max_body_bytes` at most, 20 s).
+    /// the SSRF-safe client (public addresses only, `limits.max_upload_bytes` at most, 20 s).
     async fn store_inputs(
         &self,
         principal: &Principal,
@@ -319,8 +324,16 @@ impl App {
         Ok(keys)
     }
 
+    /// The bytes of one input image; any form over `limits.max_upload_bytes` is a 413 naming
+    /// the field.
     async fn read_source(&self, principal: &Principal, field: &str, source: ImageSource) -> AppResult<Vec<u8>> {
-        let limit = self.config.limits.max_body_bytes;
+        let limit = self.config.limits.max_upload_bytes;
+        let too_large = |field: &str, what: String| {
+            AppError::coded(
+                ErrorCode::PayloadTooLarge,
+                format!("{field}: {what}; the largest upload is {limit} bytes (limits.max_upload_bytes)"),
+            )
+        };
         if let Some(image_id) = source.image_id {
             let row = self.db.get_image(&image_id).await?.filter(|row| principal.sees(row.owner_id.as_deref()));
             let Some(row) = row else {
@@ -334,17 +347,28 @@ impl App {
                 Some((prefix, rest)) if prefix.starts_with("data:") => rest,
                 _ => data.as_str(),
             };
-            if payload.len() / 4 * 3 > limit {
-                return Err(AppError::field(format!("{field}.data"), format!("is larger than {limit} bytes")));
+            let field = format!("{field}.data");
+            // Refused before decoding: the decoded size is known from the text's length.
+            let payload = payload.trim();
+            let decoded_len = payload.trim_end_matches('=').len() * 3 / 4;
+            if decoded_len > limit {
+                return Err(too_large(&field, format!("the decoded image is {decoded_len} bytes")));
             }
             return base64::engine::general_purpose::STANDARD
-                .decode(payload.trim())
-                .map_err(|e| AppError::field(format!("{field}.data"), format!("is not valid base64: {e}")));
+                .decode(payload)
+                .map_err(|e| AppError::field(&field, format!("is not valid base64: {e}")));
         }
         let url = source.url.unwrap_or_default();
-        crate::plugins::http::fetch_public(&url, limit as u64, std::time::Duration::from_secs(20))
+        let field = format!("{field}.url");
+        let private_origins = self.config.inputs.private_origins();
+        crate::plugins::http::fetch_public(&url, limit as u64, std::time::Duration::from_secs(20), &private_origins)
             .await
-            .map_err(|m| AppError::field(format!("{field}.url"), m))
+            .map_err(|e| match e {
+                crate::plugins::http::HttpFailure::TooLarge(_) => {
+                    too_large(&field, "the image at this URL is larger".to_string())
+                }
+                other => AppError::field(&field, crate::plugins::http::describe_error(&other)),
+            })
     }
 
     /// Validate `input` against the request rules and the model's description.
@@ -656,6 +680,7 @@ impl App {
             loras,
             provider_options,
             warnings,
+            request_id: None,
         };
         Ok((spec, metadata))
     }
@@ -796,6 +821,7 @@ impl App {
                 .insert(id.clone(), (key, std::time::Instant::now()));
         }
         tracing::Span::current().record("generation_id", id.as_str());
+        spec.request_id = Some(crate::api::request_id()).filter(|r| !r.is_empty());
         let row = GenerationRow {
             id: id.clone(),
             owner_id: Some(principal.owner.clone()),

@@ -140,8 +140,14 @@ impl App {
         }
     }
 
-    /// Run one claimed job to its end.
-    #[tracing::instrument(skip_all, fields(generation_id = %job.id, attempt = job.attempts))]
+    /// Run one claimed job to its end. Everything it logs — here, in the tasks it starts and
+    /// in the plugins it calls — carries the generation's id and the `request_id` of the
+    /// request that created it, on whichever replica the job runs.
+    #[tracing::instrument(
+        name = "job",
+        skip_all,
+        fields(request_id = tracing::field::Empty, generation_id = %job.id, attempt = job.attempts)
+    )]
     async fn run_job(
         &self,
         worker: &str,
@@ -149,6 +155,13 @@ impl App {
         mut events: tokio::sync::broadcast::Receiver<super::GenerationEvent>,
     ) {
         let started = Instant::now();
+        // The request is read once, here: the job runs it, and its end uses the model (metrics)
+        // and whether inputs were stored.
+        let spec = serde_json::from_str::<GenerationSpec>(&job.request_json)
+            .map_err(|e| JobFailure::new(ErrorCode::InternalError, format!("unreadable job request: {e}")));
+        if let Some(request_id) = spec.as_ref().ok().and_then(|s| s.request_id.as_deref()) {
+            tracing::Span::current().record("request_id", request_id);
+        }
         let mut timings = BTreeMap::new();
         if job.attempts > job.max_attempts {
             let message = format!(
@@ -176,10 +189,6 @@ impl App {
                 }
             }
         };
-        // The request is read once, here: the job runs it, and its end uses the model (metrics)
-        // and whether inputs were stored.
-        let spec = serde_json::from_str::<GenerationSpec>(&job.request_json)
-            .map_err(|e| JobFailure::new(ErrorCode::InternalError, format!("unreadable job request: {e}")));
         let (model, has_inputs) =
             spec.as_ref().map_or((String::new(), false), |s| (s.model.clone(), s.input_image_key.is_some()));
         let run = async {
@@ -277,7 +286,7 @@ impl App {
     ) -> tokio::task::JoinHandle<()> {
         let (app, worker, id) = (self.clone(), worker.to_string(), id.to_string());
         let lease_ms = app.config.jobs.lease_seconds as i64 * 1000;
-        tokio::spawn(async move {
+        tokio::spawn(tracing::Instrument::in_current_span(async move {
             let every = Duration::from_millis((lease_ms / 3).max(500) as u64);
             loop {
                 tokio::time::sleep(every).await;
@@ -290,7 +299,7 @@ impl App {
                     Err(e) => tracing::warn!(error = ?e, "heartbeat failed"),
                 }
             }
-        })
+        }))
     }
 
     /// Progress reported by the plugin: 5..=85 of the job, written at most every 200 ms.
@@ -306,11 +315,11 @@ impl App {
             last.store(now, Ordering::Relaxed);
             let progress = 5.0 + 80.0 * f64::from(fraction);
             let (app, worker, id, stage) = (app.clone(), worker.clone(), id.clone(), stage.to_string());
-            handle.spawn(async move {
+            handle.spawn(tracing::Instrument::in_current_span(async move {
                 if let Ok(true) = app.db.set_progress(&id, &worker, progress, &stage).await {
                     app.publish(&id, "running", progress, &stage);
                 }
-            });
+            }));
         })
     }
 
@@ -771,7 +780,8 @@ fn prompts_for(prompt: String, negative: Option<String>, native_negative: bool) 
 }
 
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T, JobFailure> {
-    tokio::task::spawn_blocking(f)
+    let span = tracing::Span::current();
+    tokio::task::spawn_blocking(move || span.in_scope(f))
         .await
         .map_err(|e| JobFailure::new(ErrorCode::InternalError, format!("image task failed: {e}")))
 }

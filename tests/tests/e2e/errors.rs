@@ -111,6 +111,100 @@ fn oversized_bodies_are_413() {
     let server = TestServer::start(|c| c.limits.max_body_bytes = 1024);
     let r = server.post_json("/v1/generations", &json!({ "prompt": "x".repeat(4000) }));
     r.problem(413, "payload_too_large");
+    // Far more than fits in the sockets' buffers: the client still reads the answer.
+    let r = server.post_raw("/v1/generations", "application/json", &vec![b' '; 600_000]);
+    let problem = r.problem(413, "payload_too_large");
+    assert!(problem["detail"].as_str().unwrap().contains("1024 bytes"), "{problem}");
+    assert_eq!(r.header("connection"), Some("close"));
+}
+
+/// An answer read off a raw socket: status, lower-cased headers, body.
+struct RawAnswer {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+impl RawAnswer {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    }
+
+    fn problem(&self) -> serde_json::Value {
+        assert_eq!(self.header("content-type"), Some("application/problem+json"));
+        serde_json::from_slice(&self.body).unwrap()
+    }
+}
+
+/// Send `head` (request line and headers, without the blank line), then `body` in pieces,
+/// then optionally half-close; read the answer until the server closes the connection.
+fn raw_request(base: &str, head: &str, body: &[&[u8]], half_close: bool) -> RawAnswer {
+    use std::io::{Read, Write};
+    let addr = base.trim_start_matches("http://");
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    stream.set_read_timeout(Some(std::time::Duration::from_secs(20))).unwrap();
+    stream.set_write_timeout(Some(std::time::Duration::from_secs(20))).unwrap();
+    write!(stream, "{head}\r\nhost: {addr}\r\n\r\n").unwrap();
+    for piece in body {
+        stream.write_all(piece).expect("the server reads the whole body (no reset)");
+    }
+    if half_close {
+        stream.shutdown(std::net::Shutdown::Write).unwrap();
+    }
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).expect("the answer arrives whole, then the server closes");
+    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").expect("a complete answer head");
+    let head = String::from_utf8_lossy(&raw[..split]).to_string();
+    let mut lines = head.lines();
+    let status = lines.next().unwrap().split(' ').nth(1).unwrap().parse().unwrap();
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
+    RawAnswer { status, headers, body: raw[split + 4..].to_vec() }
+}
+
+/// A client streaming an oversized body gets the 413 problem, whether it declared the size
+/// or sends it chunked, and whether or not it finishes sending: never a reset connection.
+#[test]
+fn streamed_oversized_bodies_get_the_413_not_a_reset() {
+    let server = TestServer::start(|c| c.limits.max_body_bytes = 4096);
+    let post = "POST /v1/generations HTTP/1.1\r\ncontent-type: application/json";
+    let piece = vec![b' '; 16 * 1024];
+    let pieces: Vec<&[u8]> = std::iter::repeat_n(piece.as_slice(), 32).collect();
+
+    // Declared: 512 KiB over a 4 KiB limit, sent in full.
+    let r = raw_request(&server.base, &format!("{post}\r\ncontent-length: {}", 32 * piece.len()), &pieces, false);
+    assert_eq!(r.status, 413);
+    assert_eq!(r.header("connection"), Some("close"));
+    let problem = r.problem();
+    assert_eq!(problem["code"], "payload_too_large");
+    assert!(problem["detail"].as_str().unwrap().contains("4096 bytes"), "{problem}");
+
+    // Chunked, no Content-Length: 512 KiB in 16 KiB chunks.
+    let chunk = [format!("{:x}\r\n", piece.len()).into_bytes(), piece.clone(), b"\r\n".to_vec()].concat();
+    let mut chunks: Vec<&[u8]> = std::iter::repeat_n(chunk.as_slice(), 32).collect();
+    chunks.push(b"0\r\n\r\n");
+    let r = raw_request(&server.base, &format!("{post}\r\ntransfer-encoding: chunked"), &chunks, false);
+    assert_eq!(r.status, 413);
+    assert_eq!(r.header("connection"), Some("close"));
+    assert_eq!(r.problem()["code"], "payload_too_large");
+
+    // A Content-Length that promises 1 MiB from a client that sends 20 KiB and stops.
+    let r = raw_request(&server.base, &format!("{post}\r\ncontent-length: 1048576"), &pieces[..1], true);
+    assert_eq!(r.status, 413);
+    assert_eq!(r.problem()["code"], "payload_too_large");
+
+    // A chunked body within the limit is read and handled as usual.
+    let body = json!({ "prompt": "chunked but small", "width": 64, "height": 64 }).to_string();
+    let small = [format!("{:x}\r\n", body.len()).into_bytes(), body.into_bytes(), b"\r\n0\r\n\r\n".to_vec()].concat();
+    let r = raw_request(
+        &server.base,
+        &format!("{post}\r\ntransfer-encoding: chunked\r\nconnection: close"),
+        &[small.as_slice()],
+        false,
+    );
+    assert_eq!(r.status, 202, "{}", String::from_utf8_lossy(&r.body));
 }
 
 #[test]

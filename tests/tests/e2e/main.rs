@@ -283,19 +283,17 @@ pub fn shared() -> &'static TestServer {
     })
 }
 
-/// Install (once) a subscriber that keeps everything the server logs at debug level and
-/// above, so tests can check that no key ever reaches the log. Returns the buffer.
+/// Install (once) the server's JSON log format (`log_format = "json"`), keeping everything
+/// the server logs at debug level and above, so tests can check what reaches the log (no key,
+/// the request and generation ids on every line of a generation). Returns the buffer.
 pub fn captured_logs() -> std::sync::Arc<std::sync::Mutex<Vec<u8>>> {
     static LOGS: OnceLock<std::sync::Arc<std::sync::Mutex<Vec<u8>>>> = OnceLock::new();
     LOGS.get_or_init(|| {
         let buffer = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
         let sink = std::sync::Arc::clone(&buffer);
         let writer = move || LogWriter(std::sync::Arc::clone(&sink));
-        let _ = tracing_subscriber::fmt()
-            .with_env_filter(tracing_subscriber::EnvFilter::new("easel=debug"))
-            .with_ansi(false)
-            .with_writer(writer)
-            .try_init();
+        let filter = tracing_subscriber::EnvFilter::new("easel=debug");
+        let _ = easel::telemetry::try_init_with(easel::config::LogFormat::Json, filter, writer, false);
         buffer
     })
     .clone()

@@ -406,3 +406,40 @@ fn a_callers_own_provider_key_is_used_once_and_never_stored() {
     let needle = b"caller-key-0042";
     assert!(!stored.is_empty() && !stored.windows(needle.len()).any(|w| w == needle), "never stored");
 }
+
+/// Every log line of a generation — the creating request's, the worker's and the plugin's own
+/// `log` calls — is a JSON object carrying the creating request's `X-Request-Id` and the
+/// generation's id.
+#[test]
+fn every_log_line_of_a_generation_carries_its_request_and_generation_ids() {
+    let logs = crate::captured_logs();
+    let server = probe_server(false, &[]);
+    let r = server.post_json_with(
+        "/v1/generations",
+        &[("X-Request-Id", "trace-logs-7"), ("Prefer", "wait=60")],
+        &json!({ "prompt": "no fetch", "model": "probe/read-secret", "width": 64, "height": 64 }),
+    );
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.bytes));
+    assert_eq!(r.header("x-request-id"), Some("trace-logs-7"));
+    let id = r.json()["id"].as_str().unwrap().to_string();
+    // The worker's last line may come just after the answer.
+    let text = || String::from_utf8_lossy(&logs.lock().unwrap()).to_string();
+    wait_for(|| text().lines().any(|l| l.contains(&id) && l.contains("generation finished")), "the finished line");
+    let lines: Vec<serde_json::Value> = text()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not a JSON line ({e}): {l:?}")))
+        .collect();
+    let of_generation: Vec<&serde_json::Value> = lines.iter().filter(|l| l.to_string().contains(&id)).collect();
+    for line in &of_generation {
+        assert_eq!(line["request_id"], "trace-logs-7", "{line}");
+        assert_eq!(line["generation_id"], id.as_str(), "{line}");
+    }
+    let said = |message: &str| of_generation.iter().find(|l| l["message"] == message).copied();
+    assert!(said("generation queued").is_some(), "the request's line: {of_generation:?}");
+    assert!(said("generation finished").is_some(), "the worker's line: {of_generation:?}");
+    let plugin = said("probe: model read-secret").expect("the plugin's own log line");
+    assert_eq!(plugin["plugin"], "probe");
+    assert_eq!(plugin["level"], "INFO");
+    let access = lines.iter().find(|l| l["request_id"] == "trace-logs-7" && l["message"] == "request");
+    assert_eq!(access.expect("the access log line")["status"], 200);
+}

@@ -613,3 +613,132 @@ fn fal_webhooks_wake_the_job_and_forgeries_are_refused() {
     let r = s.post_json("/v1/callbacks/gemini/gen_01aaaaaaaaaaaaaaaaaaaaaaaa", &json!({}));
     r.problem(404, "not_found");
 }
+
+/// A loopback HTTP server answering `GET path` with the raw answer listed for it (404 for
+/// others); its origin and how many connections it served.
+fn loopback_host(routes: Vec<(&'static str, Vec<u8>)>) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let origin = format!("http://{}", listener.local_addr().unwrap());
+    let hits = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = std::sync::Arc::clone(&hits);
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let mut buf = [0u8; 8192];
+            let n = stream.read(&mut buf).unwrap_or(0);
+            let request = String::from_utf8_lossy(&buf[..n]).to_string();
+            let path = request.split(' ').nth(1).unwrap_or("/");
+            let answer = routes.iter().find(|(p, _)| *p == path).map(|(_, a)| a.clone()).unwrap_or_else(|| {
+                b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\nconnection: close\r\n\r\n".to_vec()
+            });
+            let _ = stream.write_all(&answer);
+        }
+    });
+    (origin, hits)
+}
+
+/// `200 OK` with a PNG body.
+fn png_answer(png: &[u8]) -> Vec<u8> {
+    let head = format!(
+        "HTTP/1.1 200 OK\r\ncontent-type: image/png\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+        png.len()
+    );
+    [head.into_bytes(), png.to_vec()].concat()
+}
+
+/// A PNG of noise (it does not compress): about 4 bytes a pixel.
+fn noise_png(width: u32, height: u32) -> Vec<u8> {
+    let mut state = 0x2545_f491_u32;
+    let img = image::RgbaImage::from_fn(width, height, |_, _| {
+        state = state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+        let [a, b, c, _] = state.to_le_bytes();
+        image::Rgba([a, b, c, 255])
+    });
+    let mut out = std::io::Cursor::new(Vec::new());
+    img.write_to(&mut out, image::ImageFormat::Png).unwrap();
+    out.into_inner()
+}
+
+/// Input image URLs on internal hosts are refused unless the operator lists their exact
+/// origin (`[inputs] allowed_private_origins`), and a listed origin cannot redirect the
+/// fetch to another private address.
+#[test]
+fn input_urls_on_internal_hosts_need_the_operators_allowlist() {
+    use base64::Engine as _;
+    captured_logs();
+    let fx = openai_fx::OpenAiFixture::start();
+    let png = base64::engine::general_purpose::STANDARD.decode(png_base64(64, 64, [200, 40, 40, 255])).unwrap();
+    let (elsewhere, elsewhere_hits) = loopback_host(vec![("/other.png", png_answer(&png))]);
+    let moved = format!("HTTP/1.1 302 Found\r\nlocation: {elsewhere}/other.png\r\ncontent-length: 0\r\n\r\n");
+    let (assets, _) = loopback_host(vec![("/a.png", png_answer(&png)), ("/moved.png", moved.into_bytes())]);
+    let body = |url: String| json!({"prompt": "recolour", "model": GPT_IMAGE, "input_image": {"url": url}});
+
+    let closed =
+        TestServer::start(|c| point_at(c, "openai", &fx.base_url, "OPENAI_API_KEY", Some(openai_fx::DEFAULT_KEY)));
+    let r = closed.post_json("/v1/generations", &body(format!("{assets}/a.png")));
+    let problem = r.problem(422, "validation_error");
+    assert_eq!(problem["errors"][0]["field"], "input_image.url", "{problem}");
+    assert!(problem["detail"].as_str().unwrap().contains("127.0.0.1"), "{problem}");
+    drop(closed);
+
+    let open = TestServer::start(|c| {
+        point_at(c, "openai", &fx.base_url, "OPENAI_API_KEY", Some(openai_fx::DEFAULT_KEY));
+        c.inputs.allowed_private_origins = vec![assets.clone()];
+    });
+    let g = open.create(body(format!("{assets}/a.png")));
+    let g = open.poll(g["id"].as_str().unwrap());
+    assert_eq!(g["status"], "succeeded", "{g}");
+    let sent = fx.requests().pop().unwrap();
+    let uploaded = image::load_from_memory(&sent.part("image").unwrap().data).unwrap();
+    assert_eq!((uploaded.width(), uploaded.height()), (64, 64), "the fetched image reached the provider");
+
+    // The listed origin redirects to another loopback port: refused, never fetched.
+    let r = open.post_json("/v1/generations", &body(format!("{assets}/moved.png")));
+    let problem = r.problem(422, "validation_error");
+    assert_eq!(problem["errors"][0]["field"], "input_image.url", "{problem}");
+    assert!(problem["detail"].as_str().unwrap().contains("private"), "{problem}");
+    assert_eq!(elsewhere_hits.load(std::sync::atomic::Ordering::SeqCst), 0);
+    // Another port of the same host is not the listed origin.
+    let r = open.post_json("/v1/generations", &body(format!("{elsewhere}/other.png")));
+    assert_eq!(r.problem(422, "validation_error")["errors"][0]["field"], "input_image.url");
+    assert_eq!(elsewhere_hits.load(std::sync::atomic::Ordering::SeqCst), 0);
+}
+
+/// One uploaded image may not exceed `limits.max_upload_bytes`, in any form: base64 `data`
+/// (image or mask) or a fetched `url`. The 413 names the field.
+#[test]
+fn single_uploads_are_capped_per_field() {
+    use base64::Engine as _;
+    captured_logs();
+    let fx = openai_fx::OpenAiFixture::start();
+    let big = noise_png(64, 64);
+    assert!(big.len() > 8192, "{}", big.len());
+    let (assets, _) = loopback_host(vec![("/big.png", png_answer(&big))]);
+    let s = TestServer::start(|c| {
+        point_at(c, "openai", &fx.base_url, "OPENAI_API_KEY", Some(openai_fx::DEFAULT_KEY));
+        c.inputs.allowed_private_origins = vec![assets.clone()];
+        c.limits.max_upload_bytes = 8192;
+    });
+    let small = png_base64(64, 64, [10, 10, 80, 255]);
+    let big64 = base64::engine::general_purpose::STANDARD.encode(&big);
+    for (input_image, mask, field) in [
+        (json!({"data": big64}), None, "input_image.data"),
+        (json!({"data": format!("data:image/png;base64,{big64}")}), None, "input_image.data"),
+        (json!({"data": small}), Some(json!({"data": big64})), "mask.data"),
+        (json!({"url": format!("{assets}/big.png")}), None, "input_image.url"),
+    ] {
+        let mut body = json!({"prompt": "x", "model": GPT_IMAGE, "input_image": input_image});
+        if let Some(mask) = mask {
+            body["mask"] = mask;
+        }
+        let r = s.post_json("/v1/generations", &body);
+        let problem = r.problem(413, "payload_too_large");
+        let detail = problem["detail"].as_str().unwrap();
+        assert!(detail.starts_with(field) && detail.contains("8192"), "{field}: {problem}");
+    }
+    // Within the limit, the same request goes through.
+    let g = s.create(json!({"prompt": "x", "model": GPT_IMAGE, "input_image": {"data": small}}));
+    assert_eq!(s.poll(g["id"].as_str().unwrap())["status"], "succeeded");
+}
