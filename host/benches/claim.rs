@@ -8,7 +8,6 @@
 //! the queue keeps its size while finished jobs pile up behind it.
 
 #[path = "../../tests/support/backends.rs"]
-#[allow(dead_code)]
 mod backends;
 
 use std::sync::Arc;

@@ -11,7 +11,6 @@
 //! of coordination rather than added capacity.
 
 #[path = "../../tests/support/backends.rs"]
-#[allow(dead_code)]
 mod backends;
 
 use std::time::{Duration, Instant};

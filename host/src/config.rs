@@ -388,8 +388,8 @@ pub struct LimitsConfig {
     /// Largest request body in bytes.
     pub max_body_bytes: usize,
     /// Largest single uploaded image in bytes, checked per field within the body: a decoded
-    /// base64 `data` input (`input_image.data`, `mask.data`), a multipart file field, and an
-    /// input image fetched from a `url`. Over it: 413 `payload_too_large` naming the field.
+    /// base64 `data` input (`input_image.data`, `mask.data`) and an input image fetched from
+    /// a `url` (and any upload route to come). Over it: 413 `payload_too_large` naming the field.
     pub max_upload_bytes: usize,
     /// Most pixels (width × height) of one generated image.
     pub max_pixels: u64,
@@ -1114,13 +1114,15 @@ pub fn parse_cidr(cidr: &str) -> Result<(std::net::IpAddr, u8), String> {
 fn without_password(url: &str) -> String {
     let mut out = match url.split_once("://") {
         Some((scheme, rest)) => {
-            let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
-            let (authority, tail) = rest.split_at(authority_end);
-            match authority.rsplit_once('@') {
-                Some((userinfo, host)) => {
+            // The last `@` before the query ends the user information: a password that was not
+            // percent-encoded may hold `/`, `:` or `@` itself.
+            let query = rest.find('?').unwrap_or(rest.len());
+            match rest[..query].rfind('@') {
+                Some(at) => {
+                    let (userinfo, host_and_tail) = (&rest[..at], &rest[at + 1..]);
                     let user = userinfo.split_once(':').map_or(userinfo, |(user, _)| user);
                     let hidden = if userinfo.contains(':') { ":[redacted]" } else { "" };
-                    format!("{scheme}://{user}{hidden}@{host}{tail}")
+                    format!("{scheme}://{user}{hidden}@{host_and_tail}")
                 }
                 None => url.to_string(),
             }
@@ -1441,6 +1443,17 @@ mod tests {
             "{shown}"
         );
         assert!(shown.contains("GEMINI_API_KEY = \"[redacted]\""), "{shown}");
+        for (url, expect) in [
+            ("postgres://u:pa/ss@db/easel", "postgres://u:[redacted]@db/easel"),
+            (
+                "postgres://u:p@ss:w/rd@db:5432/easel?sslmode=require",
+                "postgres://u:[redacted]@db:5432/easel?sslmode=require",
+            ),
+            ("postgres://db/easel", "postgres://db/easel"),
+            ("sqlite:///data/easel.db", "sqlite:///data/easel.db"),
+        ] {
+            assert_eq!(without_password(url), expect);
+        }
         // What is shown is itself a valid configuration file with the same settings.
         let again = dir.path().join("again.toml");
         // (Less the JWT secret, whose placeholder is shorter than a valid one.)

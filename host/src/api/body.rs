@@ -144,7 +144,11 @@ pub(crate) async fn limit_body<E: Endpoint>(next: E, mut req: Request, max: usiz
             return Ok(too_large(max));
         }
         Some(_) => {}
-        None if req.headers().contains_key(header::TRANSFER_ENCODING) => {
+        // HTTP/1.x without either header has no body; HTTP/2 (cleartext h2 is served too) may
+        // stream one with neither, so it is read through the cap as well.
+        None if req.headers().contains_key(header::TRANSFER_ENCODING)
+            || req.version() >= poem::http::Version::HTTP_2 =>
+        {
             let mut stream = Box::pin(req.take_body().into_bytes_stream());
             let mut data = bytes::BytesMut::new();
             while let Some(chunk) = stream.next().await {

@@ -35,7 +35,10 @@
 
 #![allow(dead_code)]
 
+// Each fixture is its own module tree (a test may include any subset), so each takes its own
+// copy of the shared harness.
 #[path = "server.rs"]
+#[allow(clippy::duplicate_mod)]
 mod server;
 
 use std::collections::{HashMap, VecDeque};
@@ -324,7 +327,7 @@ fn error_body(status: u16) -> Value {
         422 => json!({"detail": [{"loc": ["body", "prompt"], "msg": "field required", "type": "value_error.missing"}]}),
         429 => json!({"detail": "Rate limit exceeded: too many concurrent requests"}),
         500 => json!({"detail": "Internal Server Error"}),
-        502 | 503 | 504 => json!({"detail": "Service temporarily unavailable"}),
+        502..=504 => json!({"detail": "Service temporarily unavailable"}),
         s => json!({"detail": format!("Request failed with status {s}")}),
     }
 }

@@ -12,7 +12,10 @@
 
 #![allow(dead_code)]
 
+// Each fixture is its own module tree (a test may include any subset), so each takes its own
+// copy of the shared harness.
 #[path = "server.rs"]
+#[allow(clippy::duplicate_mod)]
 mod server;
 
 use std::collections::VecDeque;
@@ -395,19 +398,19 @@ fn check_body(body: &Value) -> Result<(), String> {
         }
     }
     let config = &body["generationConfig"]["imageConfig"];
-    if let Some(ratio) = config.get("aspectRatio") {
-        if !NATIVE_SIZES.iter().any(|(r, _, _)| ratio.as_str() == Some(r)) {
-            return Err(format!(
-                "* GenerateContentRequest.generation_config.image_config.aspect_ratio: unsupported value {ratio}\n"
-            ));
-        }
+    if let Some(ratio) = config.get("aspectRatio")
+        && !NATIVE_SIZES.iter().any(|(r, _, _)| ratio.as_str() == Some(r))
+    {
+        return Err(format!(
+            "* GenerateContentRequest.generation_config.image_config.aspect_ratio: unsupported value {ratio}\n"
+        ));
     }
-    if let Some(size) = config.get("imageSize") {
-        if !matches!(size.as_str(), Some("1K" | "2K" | "4K")) {
-            return Err(format!(
-                "* GenerateContentRequest.generation_config.image_config.image_size: unsupported value {size}\n"
-            ));
-        }
+    if let Some(size) = config.get("imageSize")
+        && !matches!(size.as_str(), Some("1K" | "2K" | "4K"))
+    {
+        return Err(format!(
+            "* GenerateContentRequest.generation_config.image_config.image_size: unsupported value {size}\n"
+        ));
     }
     Ok(())
 }

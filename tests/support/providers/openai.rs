@@ -18,7 +18,10 @@
 
 #![allow(dead_code)]
 
+// Each fixture is its own module tree (a test may include any subset), so each takes its own
+// copy of the shared harness.
 #[path = "server.rs"]
+#[allow(clippy::duplicate_mod)]
 mod server;
 
 use std::collections::{HashMap, VecDeque};

@@ -357,7 +357,7 @@ fn bad_edits_name_the_operation_and_store_nothing() {
     }
     let r = s.post_json(&path, &json!({ "operations": [{ "type": "sharpie" }] }));
     assert_eq!(r.status, 422, "an unknown operation type is refused");
-    assert_eq!(s.get(&format!("{path}")).json()["items"], json!([]), "nothing was stored");
+    assert_eq!(s.get(&path).json()["items"], json!([]), "nothing was stored");
     s.post_json(
         "/v1/images/img_missing/edits",
         &json!({ "operations": [{ "type": "flip", "direction": "vertical" }] }),
