@@ -335,7 +335,8 @@ fn health(url: Option<String>, config: Option<PathBuf>, timeout: u64, ready: boo
             .build()?;
         let response = client.get(&target).send().await?;
         let status = response.status();
-        let body: serde_json::Value = response.json().await.unwrap_or_default();
+        // (reqwest's `json` feature is not enabled for the server: parse the bytes ourselves.)
+        let body: serde_json::Value = serde_json::from_slice(&response.bytes().await?).unwrap_or_default();
         anyhow::Ok((status, body))
     };
     let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
