@@ -38,8 +38,9 @@ fail() {
 }
 trap stop EXIT
 
-# In CI the test stage built this very binary (README's test command uses the release build),
-# so cargo only starts it; on its own this script waits for a full build first.
+# In CI the test stage made the release build (README's test command uses it), so cargo only
+# recompiles what the tests' dev-dependency features changed; on its own this script waits for
+# a full build first.
 deadline=$((SECONDS + 2400))
 until curl -fsS -o /dev/null "$base/health" 2>/dev/null; do
     kill -0 "$group" 2>/dev/null || fail "the server exited before answering /health"
