@@ -54,7 +54,7 @@ answer="$(eval "$generate")" || fail "the walk-through's first generation failed
 image_id="$(printf '%s' "$answer" | python3 -c '
 import json, sys
 g = json.load(sys.stdin)
-assert g.get("status") == "succeeded", f"status {g.get(\"status\")}: {g}"
+assert g.get("status") == "succeeded", "status %s: %s" % (g.get("status"), g)
 print(g["images"][0]["id"])
 ')" || fail "unexpected answer to the first generation: $answer"
 eval "${download//IMG_ID/$image_id}" || fail "downloading $image_id failed"
