@@ -629,7 +629,8 @@ impl Config {
         // an operator's unrelated `EASEL_*` must not stop the server. The rest are listed in
         // `ignored_env` for the server to log once. A wrong key inside a known section
         // (`EASEL_JOBS__WORKRES`) is still an error.
-        let known = top_level_keys();
+        let known_keys = top_level_keys();
+        let known = known_keys.clone();
         figment = figment.merge(
             Env::prefixed("EASEL_")
                 .split("__")
@@ -637,7 +638,7 @@ impl Config {
                 .filter(move |k| known.iter().any(|key| *key == first_segment(k.as_str()))),
         );
         let mut config: Config = figment.extract().map_err(|e| ConfigError(e.to_string()))?;
-        config.ignored_env = ignored_env_vars(std::env::vars_os().filter_map(|(k, _)| k.into_string().ok()));
+        config.ignored_env = ignored(&known_keys, std::env::vars_os().filter_map(|(k, _)| k.into_string().ok()));
         if let Some(listen) = overrides.listen {
             config.listen = listen;
         }
@@ -1051,7 +1052,11 @@ fn first_segment(key: &str) -> String {
 /// leaving out those the command-line client reads and those Kubernetes injects for a
 /// Service named `easel` (`EASEL_PORT*`, `EASEL_SERVICE_*`).
 pub fn ignored_env_vars(names: impl IntoIterator<Item = String>) -> Vec<String> {
-    let known = top_level_keys();
+    ignored(&top_level_keys(), names)
+}
+
+/// [`ignored_env_vars`] against these top-level keys.
+fn ignored(known: &[String], names: impl IntoIterator<Item = String>) -> Vec<String> {
     let mut ignored: Vec<String> = names
         .into_iter()
         .filter(|name| {

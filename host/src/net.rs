@@ -127,13 +127,19 @@ static TABLE: LazyLock<Vec<Parsed>> = LazyLock::new(|| {
         .map(|s| {
             let (addr, len) = s.cidr.split_once('/').expect("the table's rows are CIDRs");
             let len: u32 = len.parse().expect("the table's prefix lengths are numbers");
-            match addr.parse::<IpAddr>().expect("the table's addresses parse") {
-                IpAddr::V4(a) => Parsed { v4: true, net: u32::from(a) as u128, len, reach: s.reach },
-                IpAddr::V6(a) => Parsed { v4: false, net: u128::from(a), len, reach: s.reach },
-            }
+            let (v4, net, _) = bits(addr.parse().expect("the table's addresses parse"));
+            Parsed { v4, net, len, reach: s.reach }
         })
         .collect()
 });
+
+/// `ip` as (is IPv4, its bits as a number, its width in bits).
+fn bits(ip: IpAddr) -> (bool, u128, u32) {
+    match ip {
+        IpAddr::V4(a) => (true, u32::from(a) as u128, 32),
+        IpAddr::V6(a) => (false, u128::from(a), 128),
+    }
+}
 
 fn in_block(value: u128, width: u32, net: u128, len: u32) -> bool {
     let shift = width - len;
@@ -145,10 +151,7 @@ fn in_block(value: u128, width: u32, net: u128, len: u32) -> bool {
 
 /// The most specific row holding `ip`, if any.
 fn lookup(ip: IpAddr) -> Option<&'static Parsed> {
-    let (v4, value, width) = match ip {
-        IpAddr::V4(a) => (true, u32::from(a) as u128, 32),
-        IpAddr::V6(a) => (false, u128::from(a), 128),
-    };
+    let (v4, value, width) = bits(ip);
     TABLE.iter().filter(|p| p.v4 == v4 && in_block(value, width, p.net, p.len)).max_by_key(|p| p.len)
 }
 

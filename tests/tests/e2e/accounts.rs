@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use super::{TestServer, block_on, small};
 
 /// A server where loopback gets no tier: callers are who their credentials say.
-fn accounts_server(configure: impl FnOnce(&mut Config)) -> TestServer {
+pub(crate) fn accounts_server(configure: impl FnOnce(&mut Config)) -> TestServer {
     TestServer::start(|c| {
         c.auth.ip_allowlist = Vec::new();
         configure(c);
@@ -19,7 +19,7 @@ fn accounts_server(configure: impl FnOnce(&mut Config)) -> TestServer {
 }
 
 /// A registered user: id, session token.
-fn register(s: &TestServer, email: &str) -> (String, String) {
+pub(crate) fn register(s: &TestServer, email: &str) -> (String, String) {
     let r = s.send("POST", "/v1/auth/register", None, Some(&json!({"email": email, "password": "correct horse 1"})));
     assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.bytes));
     let body = r.json();

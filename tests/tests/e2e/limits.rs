@@ -9,26 +9,9 @@ use std::time::{Duration, Instant};
 use easel::auth::gcra::{Rate, RateState, RateWindows};
 use easel::config::{Config, TierConfig};
 use easel::service::now_ms;
-use serde_json::json;
 
+use super::accounts::{accounts_server as server, register as register_user};
 use super::{TestServer, block_on, small};
-
-/// A server where callers are who their credentials say (no loopback tier), configured by
-/// `configure`.
-fn server(configure: impl FnOnce(&mut Config)) -> TestServer {
-    TestServer::start(|c| {
-        c.auth.ip_allowlist = Vec::new();
-        configure(c);
-    })
-}
-
-/// Register `email`; its user id and session token.
-fn register_user(s: &TestServer, email: &str) -> (String, String) {
-    let r = s.send("POST", "/v1/auth/register", None, Some(&json!({"email": email, "password": "correct horse 1"})));
-    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.bytes));
-    let body = r.json();
-    (body["user"]["id"].as_str().unwrap().to_string(), body["token"].as_str().unwrap().to_string())
-}
 
 /// Register `email`; its session token.
 fn register(s: &TestServer, email: &str) -> String {
